@@ -1,0 +1,52 @@
+"""Commands the step logic yields to whichever driver runs it.
+
+The semantics of every step live once, in generators (``context.py``) that
+yield these commands. The sync driver (plain ``def run``) and the async driver
+(``async def run``) only differ in how they *perform* them: call the store
+directly or hop to the activation thread, wait on a thread or await a task,
+raise a suspension or park a future.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Io:
+    """Run a journal-store function (fenced DB write) in the activation thread."""
+
+    fn: Callable[..., Any]
+    kwargs: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Execute:
+    """Run one attempt of a step body with a timeout; the result is an AttemptResult."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    timeout_s: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Park:
+    """Nothing more can happen in this activation until ``deadline`` (None: a pause).
+
+    The driver never resumes the step after a Park: the activation suspends
+    and a later activation replays ``run()`` up to this point again.
+    """
+
+    deadline: dt.datetime | None
+
+
+@dataclasses.dataclass(kw_only=True)
+class AttemptResult:
+    value: Any = None
+    error: BaseException | None = None
+    timed_out: bool = False
+    cpu_ms: float = 0.0
+    wall_ms: float = 0.0

@@ -1,0 +1,70 @@
+"""How "advance instance X" reaches a worker: a backend chosen in settings.
+
+The engine never imports Celery. ``WORKFLOWS_DISPATCHER`` names a class with a
+``dispatch(instance_pks)`` method, loaded lazily the way Django picks a tasks
+backend. Dispatch happens after commit: the committed instance row is the
+outbox, and the scheduler's due query covers a crash between commit and send.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections import deque
+from collections.abc import Sequence
+from typing import Protocol
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
+
+
+class Dispatcher(Protocol):
+    def dispatch(self, instance_pks: Sequence[int]) -> None: ...
+
+
+class InlineDispatcher:
+    """Advances instances in the calling thread, right away (tests, scripts, shells).
+
+    Re-entrant: an instance created or woken while another one is being
+    advanced joins the queue instead of nesting activations.
+    """
+
+    _local = threading.local()
+
+    def dispatch(self, instance_pks: Sequence[int]) -> None:
+        from . import runner
+
+        queue: deque[int] | None = getattr(self._local, "queue", None)
+        if queue is not None:
+            queue.extend(instance_pks)
+            return
+        queue = self._local.queue = deque(instance_pks)
+        try:
+            while queue:
+                pk = queue.popleft()
+                try:
+                    runner.advance(pk)
+                except Exception:
+                    logger.exception("advancing instance %s failed", pk)
+        finally:
+            self._local.queue = None
+
+
+@functools.cache
+def _load(path: str) -> Dispatcher:
+    return import_string(path)()
+
+
+def get_dispatcher() -> Dispatcher:
+    return _load(settings.WORKFLOWS_DISPATCHER)
+
+
+def dispatch_on_commit(instance_pks: Sequence[int]) -> None:
+    """Ring the doorbell once the surrounding transaction commits."""
+    pks = list(instance_pks)
+    if pks:
+        transaction.on_commit(lambda: get_dispatcher().dispatch(pks), robust=True)

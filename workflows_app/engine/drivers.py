@@ -1,0 +1,245 @@
+"""Drivers: how the step generators' commands are performed.
+
+``SyncDriver`` serves a plain ``def run``: store writes run directly in the
+activation thread, step bodies in a worker thread joined with the attempt's
+timeout, and a Park raises a suspension that unwinds ``run()``.
+
+``AsyncDriver`` serves ``async def run``, which runs on an event loop in a
+helper thread (asgiref's ``async_to_sync``): store writes hop back to the
+activation thread (thread-sensitive ``sync_to_async``, one DB connection per
+activation), and a Park is a future that never resolves. The activation
+suspends once every branch is parked and nothing is executing; that keeps
+``asyncio.gather`` and ``asyncio.wait(FIRST_COMPLETED)`` correct, where
+raising at the first pending wait would abort sibling branches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import inspect
+import threading
+import time
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+from .commands import AttemptResult, Execute, Io, Park
+
+# How many loop iterations with no progress prove that every branch is parked.
+_QUIESCENCE_CHECKS = 5
+
+
+class Suspended(BaseException):
+    """Every live branch of run() is parked: end this activation.
+
+    A BaseException so that ``except Exception`` in workflow code cannot swallow it.
+    """
+
+
+class CpuMeter:
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    @property
+    def ms(self) -> float:
+        return self.seconds * 1000
+
+
+@types.coroutine
+def _metered(coro: Coroutine[Any, Any, Any], meter: CpuMeter) -> Generator[Any, Any, Any]:
+    """Drive ``coro``, adding the thread CPU time of each of its slices to ``meter``.
+
+    Exact for coroutines sharing a loop: time spent in other tasks, or waiting
+    on I/O, falls between slices and is not counted.
+    """
+    send_value: Any = None
+    to_throw: BaseException | None = None
+    while True:
+        started = time.thread_time()
+        try:
+            yielded = coro.throw(to_throw) if to_throw is not None else coro.send(send_value)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            meter.seconds += time.thread_time() - started
+        try:
+            send_value, to_throw = (yield yielded), None
+        except BaseException as exc:
+            send_value, to_throw = None, exc
+
+
+async def metered(coro: Coroutine[Any, Any, Any], meter: CpuMeter) -> Any:
+    return await _metered(coro, meter)
+
+
+def _run_body(fn: Callable[..., Any], args: tuple[Any, ...]) -> AttemptResult:
+    """Run a step body in the current (worker) thread, measuring its CPU and wall time."""
+    wall_started, cpu_started = time.perf_counter(), time.thread_time()
+    try:
+        value = fn(*args)
+        if inspect.isawaitable(value):
+            value = asyncio.run(_as_coroutine(value))
+        return AttemptResult(
+            value=value,
+            cpu_ms=(time.thread_time() - cpu_started) * 1000,
+            wall_ms=(time.perf_counter() - wall_started) * 1000,
+        )
+    except Exception as exc:
+        return AttemptResult(
+            error=exc,
+            cpu_ms=(time.thread_time() - cpu_started) * 1000,
+            wall_ms=(time.perf_counter() - wall_started) * 1000,
+        )
+    finally:
+        # The body may have used the ORM: this thread's connections die with it.
+        connections.close_all()
+
+
+async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def start_body_thread(
+    fn: Callable[..., Any], args: tuple[Any, ...]
+) -> concurrent.futures.Future[AttemptResult]:
+    """A daemon thread per attempt: a timed-out body cannot hold back the activation."""
+    future: concurrent.futures.Future[AttemptResult] = concurrent.futures.Future()
+
+    def target() -> None:
+        future.set_result(_run_body(fn, args))
+
+    threading.Thread(target=target, name="workflow-step", daemon=True).start()
+    return future
+
+
+def _timed_out(wall_started: float) -> AttemptResult:
+    return AttemptResult(timed_out=True, wall_ms=(time.perf_counter() - wall_started) * 1000)
+
+
+class SyncDriver:
+    def __init__(self) -> None:
+        self.deadlines: list[dt.datetime | None] = []
+        self.io_cpu_s = 0.0
+
+    def perform(self, generator: Generator[Any, Any, Any]) -> Any:
+        value: Any = None
+        to_throw: BaseException | None = None
+        while True:
+            try:
+                command = generator.throw(to_throw) if to_throw else generator.send(value)
+            except StopIteration as stop:
+                return stop.value
+            value, to_throw = None, None
+            if isinstance(command, Park):
+                self.deadlines.append(command.deadline)
+                generator.close()
+                raise Suspended
+            try:
+                value = self._perform(command)
+            except BaseException as exc:
+                to_throw = exc
+
+    def _perform(self, command: Io | Execute) -> Any:
+        if isinstance(command, Io):
+            started = time.thread_time()
+            try:
+                return command.fn(**command.kwargs)
+            finally:
+                self.io_cpu_s += time.thread_time() - started
+        wall_started = time.perf_counter()
+        future = start_body_thread(command.fn, command.args)
+        try:
+            return future.result(timeout=command.timeout_s)
+        except concurrent.futures.TimeoutError:
+            return _timed_out(wall_started)
+
+
+class AsyncDriver:
+    def __init__(self) -> None:
+        self.deadlines: list[dt.datetime | None] = []
+        self._inflight = 0
+        self._progress = 0
+        self._changed: asyncio.Event | None = None
+
+    def _touch(self) -> None:
+        self._progress += 1
+        if self._changed is not None:
+            self._changed.set()
+
+    async def perform(self, generator: Generator[Any, Any, Any]) -> Any:
+        value: Any = None
+        to_throw: BaseException | None = None
+        while True:
+            try:
+                command = generator.throw(to_throw) if to_throw else generator.send(value)
+            except StopIteration as stop:
+                return stop.value
+            value, to_throw = None, None
+            if isinstance(command, Park):
+                self.deadlines.append(command.deadline)
+                self._touch()
+                try:
+                    await asyncio.get_running_loop().create_future()  # never resolved
+                finally:
+                    generator.close()
+            self._inflight += 1
+            try:
+                value = await self._perform(command)
+            except BaseException as exc:
+                to_throw = exc
+            finally:
+                self._inflight -= 1
+                self._touch()
+
+    async def _perform(self, command: Io | Execute) -> Any:
+        if isinstance(command, Io):
+            return await sync_to_async(command.fn, thread_sensitive=True)(**command.kwargs)
+        wall_started = time.perf_counter()
+        if inspect.iscoroutinefunction(command.fn):
+            meter = CpuMeter()
+            try:
+                value = await asyncio.wait_for(
+                    metered(command.fn(*command.args), meter), command.timeout_s
+                )
+            except TimeoutError:
+                return _timed_out(wall_started)
+            except Exception as exc:
+                return AttemptResult(
+                    error=exc, cpu_ms=meter.ms, wall_ms=(time.perf_counter() - wall_started) * 1000
+                )
+            return AttemptResult(
+                value=value, cpu_ms=meter.ms, wall_ms=(time.perf_counter() - wall_started) * 1000
+            )
+        future = start_body_thread(command.fn, command.args)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), command.timeout_s)
+        except TimeoutError:
+            return _timed_out(wall_started)
+
+    async def drive(self, coro: Coroutine[Any, Any, Any], meter: CpuMeter) -> Any:
+        """Run ``run()`` until it returns, raises, or every branch is parked (Suspended)."""
+        self._changed = asyncio.Event()
+        task = asyncio.ensure_future(metered(coro, meter))
+        while not task.done():
+            self._changed.clear()
+            changed = asyncio.ensure_future(self._changed.wait())
+            await asyncio.wait({task, changed}, return_when=asyncio.FIRST_COMPLETED)
+            changed.cancel()
+            if task.done() or self._inflight or not self.deadlines:
+                continue
+            marker = self._progress
+            for _ in range(_QUIESCENCE_CHECKS):
+                await asyncio.sleep(0)
+            if not task.done() and not self._inflight and marker == self._progress:
+                task.cancel()
+                try:
+                    await task
+                except BaseException:  # the cancellation we asked for, or what run() made of it
+                    pass
+                raise Suspended
+        return task.result()

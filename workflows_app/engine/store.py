@@ -1,0 +1,482 @@
+"""The journal store: the only engine module that touches the ORM.
+
+Every write made on behalf of an activation is *fenced*: it first updates the
+instance row conditioned on the activation's lease token, in the same
+transaction. A worker that stalled past its lease (GC pause, SIGSTOP, a
+partition) finds its token replaced and its late write changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import secrets
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
+
+from workflows_app.models import (
+    RUNNABLE_STATUSES,
+    Event,
+    Instance,
+    InstanceStatus,
+    StepAttempt,
+    StepRecord,
+    StepStatus,
+)
+
+from . import clock
+
+WORKER_LOST = {
+    "name": "WorkerLostError",
+    "module": "",
+    "message": "the worker running this attempt stopped before the attempt finished",
+    "traceback": "",
+}
+
+
+class LeaseLostError(BaseException):
+    """This activation no longer owns the instance; it must stop without writing.
+
+    A BaseException so that ``except Exception`` in workflow code cannot swallow it.
+    """
+
+
+class PauseRequestedError(BaseException):
+    """A pause was requested; no new step may start (the step boundary)."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class JournalEntry:
+    """An in-memory copy of a StepRecord, read once per activation."""
+
+    pk: int
+    type: str
+    name: str
+    count: int
+    seq: int
+    status: str
+    config: dict[str, Any] | None
+    output: Any
+    error: dict[str, Any] | None
+    wake_at: dt.datetime | None
+    detail: dict[str, Any] | None
+    attempt_count: int
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.type, self.name, self.count)
+
+
+@dataclasses.dataclass(kw_only=True)
+class BufferedEvent:
+    pk: int
+    type: str
+    payload: Any
+    created_at: dt.datetime
+
+
+@dataclasses.dataclass(kw_only=True)
+class Snapshot:
+    """Everything an activation needs, loaded in three queries."""
+
+    pk: int
+    instance_id: str
+    workflow_name: str
+    params: Any
+    created_at: dt.datetime
+    event_seq: int
+    step_count: int
+    journal: list[JournalEntry]
+    events: list[BufferedEvent]
+
+
+def _entry(record: StepRecord) -> JournalEntry:
+    return JournalEntry(
+        pk=record.pk,
+        type=record.type,
+        name=record.name,
+        count=record.count,
+        seq=record.seq,
+        status=record.status,
+        config=record.config,
+        output=record.output,
+        error=record.error,
+        wake_at=record.wake_at,
+        detail=record.detail,
+        attempt_count=record.attempt_count,
+    )
+
+
+# --- Claiming ---------------------------------------------------------------
+
+
+def claim(instance_pk: int, *, lease_seconds: float) -> str | None:
+    """Take the lease of a due, unleased instance; return the new token or None.
+
+    A compare-and-set UPDATE: two workers racing for the same instance cannot
+    both succeed, whatever the database.
+    """
+    now = clock.now()
+    token = secrets.token_hex(16)
+    claimed = (
+        Instance.objects.filter(pk=instance_pk, status__in=RUNNABLE_STATUSES, wake_at__lte=now)
+        .filter(Q(lease_token__isnull=True) | Q(lease_expires_at__lt=now))
+        .update(
+            lease_token=token,
+            lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+            status=InstanceStatus.RUNNING,
+            started_at=Coalesce(F("started_at"), Value(now)),
+            delivery_count=F("delivery_count") + 1,
+            modified_at=now,
+        )
+    )
+    return token if claimed else None
+
+
+def load(instance_pk: int) -> Snapshot:
+    instance = Instance.objects.select_related("workflow").get(pk=instance_pk)
+    journal = [_entry(r) for r in StepRecord.objects.filter(instance_id=instance_pk).order_by("seq")]
+    events = [
+        BufferedEvent(pk=e.pk, type=e.type, payload=e.payload, created_at=e.created_at)
+        for e in Event.objects.filter(instance_id=instance_pk, consumed_by__isnull=True).order_by(
+            "id"
+        )
+    ]
+    return Snapshot(
+        pk=instance.pk,
+        instance_id=instance.instance_id,
+        workflow_name=instance.workflow.name,
+        params=instance.params,
+        created_at=instance.created_at,
+        event_seq=instance.event_seq,
+        step_count=instance.step_count,
+        journal=journal,
+        events=events,
+    )
+
+
+def delivery_count(instance_pk: int) -> int:
+    return Instance.objects.values_list("delivery_count", flat=True).get(pk=instance_pk)
+
+
+# --- Fencing ----------------------------------------------------------------
+
+
+def _fence(instance_pk: int, token: str, *, starting: bool, lease_until: dt.datetime) -> None:
+    """Check (and extend) the lease inside the current transaction.
+
+    ``starting`` marks a step boundary: new work may only start while the
+    instance is running, so a requested pause takes effect here. Finishing
+    work already in flight is also allowed while the pause is pending.
+    """
+    allowed = (
+        [InstanceStatus.RUNNING]
+        if starting
+        else [InstanceStatus.RUNNING, InstanceStatus.WAITING_FOR_PAUSE]
+    )
+    updated = Instance.objects.filter(
+        pk=instance_pk, lease_token=token, status__in=allowed
+    ).update(lease_expires_at=lease_until, modified_at=clock.now())
+    if updated:
+        return
+    if (
+        starting
+        and Instance.objects.filter(
+            pk=instance_pk, lease_token=token, status=InstanceStatus.WAITING_FOR_PAUSE
+        ).exists()
+    ):
+        raise PauseRequestedError
+    raise LeaseLostError
+
+
+# --- Journal writes -----------------------------------------------------------
+
+
+@dataclasses.dataclass(kw_only=True)
+class AttemptStarted:
+    entry: JournalEntry
+    attempt_pk: int
+    number: int
+
+
+def attempt_start(
+    *,
+    instance_pk: int,
+    token: str,
+    lease_until: dt.datetime,
+    entry: JournalEntry | None,
+    key: tuple[str, str, int],
+    seq: int,
+    config: dict[str, Any],
+) -> AttemptStarted:
+    """Record that an attempt of a step.do begins (creating the step on its first one)."""
+    now = clock.now()
+    with transaction.atomic():
+        _fence(instance_pk, token, starting=True, lease_until=lease_until)
+        if entry is None:
+            record = StepRecord.objects.create(
+                instance_id=instance_pk,
+                type=key[0],
+                name=key[1],
+                count=key[2],
+                seq=seq,
+                status=StepStatus.RUNNING,
+                config=config,
+                attempt_count=1,
+                started_at=now,
+            )
+            Instance.objects.filter(pk=instance_pk).update(step_count=F("step_count") + 1)
+            entry = _entry(record)
+        else:
+            # An attempt still open here was cut short by a crash: close it as lost.
+            StepAttempt.objects.filter(step_id=entry.pk, ended_at__isnull=True).update(
+                ended_at=now,
+                success=False,
+                error_name=WORKER_LOST["name"],
+                error_message=WORKER_LOST["message"],
+            )
+            StepRecord.objects.filter(pk=entry.pk).update(
+                status=StepStatus.RUNNING, attempt_count=F("attempt_count") + 1, wake_at=None
+            )
+            entry.attempt_count += 1
+            entry.status = StepStatus.RUNNING
+            entry.wake_at = None
+        attempt = StepAttempt.objects.create(
+            step_id=entry.pk, number=entry.attempt_count, started_at=now
+        )
+    return AttemptStarted(entry=entry, attempt_pk=attempt.pk, number=entry.attempt_count)
+
+
+def attempt_finish(
+    *,
+    instance_pk: int,
+    token: str,
+    lease_until: dt.datetime,
+    entry: JournalEntry,
+    attempt_pk: int,
+    output: Any = None,
+    error: dict[str, Any] | None = None,
+    timed_out: bool = False,
+    cpu_ms: float,
+    wall_ms: float,
+    retry_at: dt.datetime | None = None,
+) -> None:
+    """Record an attempt's end and the step's resulting state, atomically."""
+    now = clock.now()
+    succeeded = error is None
+    if succeeded:
+        status = StepStatus.SUCCEEDED
+    elif retry_at is not None:
+        status = StepStatus.RETRYING
+    else:
+        status = StepStatus.FAILED
+    with transaction.atomic():
+        _fence(instance_pk, token, starting=False, lease_until=lease_until)
+        StepAttempt.objects.filter(pk=attempt_pk).update(
+            ended_at=now,
+            success=succeeded,
+            error_name=(error or {}).get("name", ""),
+            error_message=(error or {}).get("message", ""),
+            error_traceback=(error or {}).get("traceback", ""),
+            timed_out=timed_out,
+            cpu_ms=cpu_ms,
+            wall_ms=wall_ms,
+        )
+        StepRecord.objects.filter(pk=entry.pk).update(
+            status=status,
+            output=output if succeeded else None,
+            error=error,
+            wake_at=retry_at,
+            ended_at=None if status == StepStatus.RETRYING else now,
+        )
+        # Progress was made: this delivery is not a poison loop.
+        Instance.objects.filter(pk=instance_pk).update(delivery_count=0)
+    entry.status, entry.output, entry.error, entry.wake_at = status, output, error, retry_at
+
+
+def waiter_register(
+    *,
+    instance_pk: int,
+    token: str,
+    lease_until: dt.datetime,
+    key: tuple[str, str, int],
+    seq: int,
+    wake_at: dt.datetime,
+    detail: dict[str, Any],
+) -> JournalEntry:
+    """Persist a sleep or an event wait, with its deadline, the first time it is reached."""
+    with transaction.atomic():
+        _fence(instance_pk, token, starting=True, lease_until=lease_until)
+        record = StepRecord.objects.create(
+            instance_id=instance_pk,
+            type=key[0],
+            name=key[1],
+            count=key[2],
+            seq=seq,
+            status=StepStatus.WAITING,
+            wake_at=wake_at,
+            detail=detail,
+            started_at=clock.now(),
+        )
+    return _entry(record)
+
+
+def waiter_finish(
+    *,
+    instance_pk: int,
+    token: str,
+    lease_until: dt.datetime,
+    entry: JournalEntry,
+    output: Any = None,
+    error: dict[str, Any] | None = None,
+    event_pk: int | None = None,
+) -> bool:
+    """End a sleep or a wait: elapsed, received an event, or timed out.
+
+    Returns False if the event was taken by someone else meanwhile.
+    """
+    with transaction.atomic():
+        _fence(instance_pk, token, starting=True, lease_until=lease_until)
+        if (
+            event_pk is not None
+            and not Event.objects.filter(pk=event_pk, consumed_by__isnull=True).update(
+                consumed_by_id=entry.pk
+            )
+        ):
+            return False
+        status = StepStatus.FAILED if error else StepStatus.SUCCEEDED
+        StepRecord.objects.filter(pk=entry.pk).update(
+            status=status, output=output, error=error, ended_at=clock.now()
+        )
+        Instance.objects.filter(pk=instance_pk).update(delivery_count=0)
+    entry.status, entry.output, entry.error = status, output, error
+    return True
+
+
+# --- Ending an activation -----------------------------------------------------
+
+
+def finish(
+    *,
+    instance_pk: int,
+    token: str,
+    status: str,
+    output: Any = None,
+    error: dict[str, Any] | None = None,
+    replay_cpu_ms: float = 0,
+) -> bool:
+    """Write a terminal status (complete or errored) and release the lease."""
+    now = clock.now()
+    with transaction.atomic():
+        return bool(
+            Instance.objects.filter(
+                pk=instance_pk,
+                lease_token=token,
+                status__in=[InstanceStatus.RUNNING, InstanceStatus.WAITING_FOR_PAUSE],
+            ).update(
+                status=status,
+                output=output,
+                error=error,
+                ended_at=now,
+                modified_at=now,
+                wake_at=None,
+                lease_token=None,
+                lease_expires_at=None,
+                delivery_count=0,
+                replay_cpu_ms=F("replay_cpu_ms") + replay_cpu_ms,
+            )
+        )
+
+
+def suspend(
+    *,
+    instance_pk: int,
+    token: str,
+    wake_at: dt.datetime | None,
+    seen_event_seq: int,
+    pause: bool,
+    replay_cpu_ms: float = 0,
+) -> dt.datetime | None:
+    """Release the lease, leaving the instance waiting (or paused) until ``wake_at``.
+
+    Returns the wake time actually written: ``now`` when an event arrived
+    during the activation, so the caller replays again at once instead of
+    sleeping past it.
+    """
+    now = clock.now()
+    with transaction.atomic():
+        row = (
+            Instance.objects.select_for_update()
+            .filter(pk=instance_pk, lease_token=token)
+            .values("status", "event_seq")
+            .first()
+        )
+        if row is None or row["status"] not in (
+            InstanceStatus.RUNNING,
+            InstanceStatus.WAITING_FOR_PAUSE,
+        ):
+            raise LeaseLostError
+        common = {
+            "modified_at": now,
+            "lease_token": None,
+            "lease_expires_at": None,
+            "delivery_count": 0,
+            "replay_cpu_ms": F("replay_cpu_ms") + replay_cpu_ms,
+        }
+        if pause or row["status"] == InstanceStatus.WAITING_FOR_PAUSE:
+            Instance.objects.filter(pk=instance_pk).update(
+                status=InstanceStatus.PAUSED, paused_at=now, wake_at=None, **common
+            )
+            return None
+        if row["event_seq"] != seen_event_seq:
+            wake_at = now
+        Instance.objects.filter(pk=instance_pk).update(
+            status=InstanceStatus.WAITING, wake_at=wake_at, **common
+        )
+    return wake_at
+
+
+def release(*, instance_pk: int, token: str) -> None:
+    """Give the lease back without changing anything else (a retryable worker failure)."""
+    Instance.objects.filter(pk=instance_pk, lease_token=token).update(
+        lease_token=None, lease_expires_at=None
+    )
+
+
+def step_abandon(*, instance_pk: int, token: str, lease_until: dt.datetime, entry: JournalEntry) -> None:
+    """Fail a step whose every allowed attempt was lost with its worker."""
+    now = clock.now()
+    with transaction.atomic():
+        _fence(instance_pk, token, starting=True, lease_until=lease_until)
+        StepAttempt.objects.filter(step_id=entry.pk, ended_at__isnull=True).update(
+            ended_at=now,
+            success=False,
+            error_name=WORKER_LOST["name"],
+            error_message=WORKER_LOST["message"],
+        )
+        StepRecord.objects.filter(pk=entry.pk).update(
+            status=StepStatus.FAILED, error=WORKER_LOST, ended_at=now
+        )
+    entry.status, entry.error = StepStatus.FAILED, WORKER_LOST
+
+
+# --- Finding work ---------------------------------------------------------------
+
+
+def due_instance_pks(*, limit: int) -> list[int]:
+    """Instances whose timer is due and that no live lease holds, oldest first.
+
+    The same query finds work the doorbell missed: an instance committed but
+    never enqueued, or one whose worker died mid-activation (its lease expires
+    and its ``wake_at`` is still in the past).
+    """
+    now = clock.now()
+    return list(
+        Instance.objects.filter(status__in=RUNNABLE_STATUSES, wake_at__lte=now)
+        .filter(Q(lease_token__isnull=True) | Q(lease_expires_at__lt=now))
+        .order_by("wake_at")
+        .values_list("pk", flat=True)[:limit]
+    )

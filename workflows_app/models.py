@@ -1,0 +1,236 @@
+"""The single source of truth: accounts, workflows, instances and their journal.
+
+Everything durable lives in these rows. Redis only ever carries "advance
+instance X" messages, so every status, timer (``wake_at``), lease and buffered
+event below must be enough to rebuild the whole state after any crash.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def new_account_id() -> str:
+    """A 32-hex id, the shape of Cloudflare account ids."""
+    return secrets.token_hex(16)
+
+
+class Account(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=new_account_id, editable=False)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        VIEWER = "viewer"  # reads instances and the audit log
+        OPERATOR = "operator"  # also pauses, resumes, terminates, restarts
+        APPROVER = "approver"  # also answers wait_for_event prompts
+        ADMIN = "admin"  # also manages tokens, members and billing
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "user"], name="unique_membership"),
+        ]
+
+
+class Workflow(models.Model):
+    """A workflow registered in code, enabled for one account."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="workflows")
+    name = models.CharField(max_length=64)
+    class_name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="unique_workflow_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InstanceStatus(models.TextChoices):
+    QUEUED = "queued"  # created, not picked up yet
+    RUNNING = "running"  # a worker is replaying run() or executing a step
+    PAUSED = "paused"  # paused by a user; timers are frozen
+    ERRORED = "errored"  # an uncaught error ended it (terminal)
+    TERMINATED = "terminated"  # ended by a user (terminal)
+    COMPLETE = "complete"  # run() returned (terminal)
+    WAITING = "waiting"  # sleeping, waiting for an event, or for a retry delay
+    WAITING_FOR_PAUSE = "waitingForPause"  # pause requested; finishing the running step
+
+
+TERMINAL_STATUSES = frozenset(
+    {InstanceStatus.ERRORED, InstanceStatus.TERMINATED, InstanceStatus.COMPLETE}
+)
+# Statuses in which the scheduler may claim an instance once ``wake_at`` is due.
+RUNNABLE_STATUSES = frozenset(
+    {InstanceStatus.QUEUED, InstanceStatus.RUNNING, InstanceStatus.WAITING}
+)
+
+
+class Instance(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="instances")
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="instances")
+    instance_id = models.CharField(max_length=100)
+    status = models.CharField(
+        max_length=16, choices=InstanceStatus.choices, default=InstanceStatus.QUEUED
+    )
+    params = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)  # {"name", "message"}
+    trigger_source = models.CharField(max_length=16, default="api")
+
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    modified_at = models.DateTimeField()
+
+    # Durable timer: the instance is runnable once wake_at <= now (NULL = not runnable).
+    wake_at = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    # Lease with fencing: every journal write checks lease_token.
+    lease_token = models.CharField(max_length=32, null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Bumped by every sent event so a finishing activation notices events that
+    # arrived while it was running and does not sleep past them.
+    event_seq = models.PositiveIntegerField(default=0)
+    # Activations claimed since the last step made progress: bounds poison loops.
+    delivery_count = models.PositiveIntegerField(default=0)
+    # Lifetime step.do count, checked against WORKFLOWS_MAX_STEPS.
+    step_count = models.PositiveIntegerField(default=0)
+    # CPU spent replaying run() outside step bodies (step bodies are metered per attempt).
+    replay_cpu_ms = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "instance_id"], name="unique_instance_id_per_workflow"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["wake_at"],
+                name="instance_due_idx",
+                condition=Q(wake_at__isnull=False),
+            ),
+            models.Index(fields=["account", "workflow", "-created_at"], name="instance_list_idx"),
+            models.Index(fields=["account", "status"], name="instance_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id}:{self.instance_id}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class StepType(models.TextChoices):
+    DO = "do"  # step.do
+    SLEEP = "sleep"  # step.sleep / step.sleep_until
+    WAIT_FOR_EVENT = "waitForEvent"  # step.wait_for_event
+
+
+class StepStatus(models.TextChoices):
+    RUNNING = "running"  # an attempt is executing (or its worker died mid-attempt)
+    RETRYING = "retrying"  # an attempt failed; the next one is due at wake_at
+    WAITING = "waiting"  # a sleep or an event wait that has not finished yet
+    SUCCEEDED = "succeeded"  # output (or the received event) is stored
+    FAILED = "failed"  # retries exhausted, non-retryable, or wait timed out
+
+
+class StepRecord(models.Model):
+    """One journal entry: the durable memory of a step, keyed like Cloudflare's cache."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="steps")
+    type = models.CharField(max_length=16, choices=StepType.choices)
+    name = models.CharField(max_length=256)
+    count = models.PositiveIntegerField()  # 1-based occurrence of (type, name) in run()
+    seq = models.PositiveIntegerField()  # order in which steps were first reached
+    status = models.CharField(max_length=16, choices=StepStatus.choices)
+    config = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)  # {"name", "message", "module"}
+    # Sleep end, event-wait timeout, or next retry time, depending on type/status.
+    wake_at = models.DateTimeField(null=True, blank=True)
+    # What the call asked for (sleep target, event type) so replay can detect drift.
+    detail = models.JSONField(null=True, blank=True)
+    attempt_count = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["instance", "type", "name", "count"], name="unique_step_key"
+            ),
+        ]
+        indexes = [models.Index(fields=["instance", "seq"], name="step_order_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.name}-{self.count}"
+
+
+class StepAttempt(models.Model):
+    step = models.ForeignKey(StepRecord, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()  # 1-based
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    success = models.BooleanField(null=True)  # NULL while running (or lost with its worker)
+    error_name = models.CharField(max_length=200, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    error_traceback = models.TextField(blank=True, default="")
+    timed_out = models.BooleanField(default=False)
+    cpu_ms = models.FloatField(default=0)
+    wall_ms = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["step", "number"], name="unique_attempt_number"),
+        ]
+
+
+class Event(models.Model):
+    """An event sent to an instance; buffered until a wait_for_event of its type takes it."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=100)
+    payload = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    consumed_by = models.OneToOneField(
+        StepRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="event"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["instance", "type", "id"], name="event_inbox_idx")]
+
+
+class AuditEntry(models.Model):
+    """Who did what to which instance, and why."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="audit_entries")
+    actor = models.CharField(max_length=200)  # "user:alice", "token:ab12…", "system"
+    action = models.CharField(max_length=64)
+    workflow_name = models.CharField(max_length=64, blank=True, default="")
+    instance_id = models.CharField(max_length=100, blank=True, default="")
+    reason = models.TextField(blank=True, default="")
+    detail = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "-created_at"], name="audit_recent_idx")]

@@ -1,0 +1,450 @@
+"""Writes: every change to instances made by a user, an API client or code.
+
+Each service is atomic, checks the instance's state under a row lock, audits
+actions taken by a named actor, and rings the dispatcher only after commit.
+The REST API, the console, the CLI and the Python binding all call these.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+
+from workflows_app.engine import clock, registry
+from workflows_app.engine.context import validate_event_type
+from workflows_app.engine.dispatch import dispatch_on_commit
+from workflows_app.engine.errors import (
+    InstanceAlreadyExistsError,
+    InvalidInputError,
+    InvalidStepError,
+    InvalidTransitionError,
+    PayloadTooLargeError,
+    WorkflowNotFoundError,
+)
+from workflows_app.engine.serialization import (
+    MAX_VALUE_BYTES,
+    NotPersistableError,
+    check_persistable,
+)
+from workflows_app.models import (
+    TERMINAL_STATUSES,
+    Account,
+    AuditEntry,
+    Event,
+    Instance,
+    InstanceStatus,
+    StepRecord,
+    StepStatus,
+    StepType,
+    Workflow,
+)
+
+INSTANCE_ID_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9-_]*$")
+MAX_INSTANCE_ID = 100
+MAX_BATCH = 100
+# Words the REST paths use, and the prefix of cron-created ids.
+RESERVED_INSTANCE_IDS = frozenset({"batch", "terminate", "terminateAll"})
+_CRON_ID_RE = re.compile(r"^cf_[0-9a-f]{64}$")
+
+
+# --- validation ---------------------------------------------------------------
+
+
+def validate_instance_id(instance_id: Any) -> str:
+    if (
+        not isinstance(instance_id, str)
+        or not 1 <= len(instance_id) <= MAX_INSTANCE_ID
+        or not INSTANCE_ID_RE.match(instance_id)
+    ):
+        raise InvalidInputError(
+            f"Instance id {instance_id!r} is invalid: it must match "
+            f"{INSTANCE_ID_RE.pattern} and be 1-{MAX_INSTANCE_ID} characters"
+        )
+    if instance_id in RESERVED_INSTANCE_IDS or _CRON_ID_RE.match(instance_id):
+        raise InvalidInputError(f"Instance id {instance_id!r} is reserved")
+    return instance_id
+
+
+def validate_json_value(value: Any, *, what: str) -> int:
+    """Return the stored size of ``value``; raise a 4xx-class error saying what is wrong."""
+    try:
+        return check_persistable(value, what=what, limit=MAX_VALUE_BYTES)
+    except NotPersistableError as exc:
+        if "too large" in str(exc):
+            raise PayloadTooLargeError(str(exc)) from exc
+        raise InvalidInputError(str(exc)) from exc
+
+
+def _audit(
+    *, instance: Instance, actor: str | None, action: str, reason: str = "", **detail: Any
+) -> None:
+    if actor is None:
+        return
+    AuditEntry.objects.create(
+        account_id=instance.account_id,
+        actor=actor,
+        action=action,
+        workflow_name=instance.workflow.name,
+        instance_id=instance.instance_id,
+        reason=reason,
+        detail=detail or None,
+    )
+
+
+def _locked(instance: Instance) -> Instance:
+    """Re-read the instance under a row lock (PostgreSQL; SQLite serialises writers)."""
+    return (
+        Instance.objects.select_for_update(of=("self",))
+        .select_related("workflow")
+        .get(pk=instance.pk)
+    )
+
+
+def _has_live_lease(instance: Instance) -> bool:
+    return (
+        instance.lease_token is not None
+        and instance.lease_expires_at is not None
+        and instance.lease_expires_at > clock.now()
+    )
+
+
+# --- workflows ------------------------------------------------------------------
+
+
+def workflow_enable(*, account: Account, name: str) -> Workflow:
+    """Enable a workflow registered in code for ``account`` (idempotent)."""
+    workflow_class = registry.get(name)
+    if workflow_class is None:
+        raise WorkflowNotFoundError(f"No workflow named {name!r} is registered")
+    workflow, _ = Workflow.objects.get_or_create(
+        account=account,
+        name=name,
+        defaults={"class_name": f"{workflow_class.__module__}.{workflow_class.__qualname__}"},
+    )
+    return workflow
+
+
+# --- creating instances -----------------------------------------------------------
+
+
+def _new_instance(
+    *, workflow: Workflow, instance_id: str | None, params: Any, trigger_source: str
+) -> Instance:
+    instance_id = validate_instance_id(instance_id) if instance_id is not None else str(uuid.uuid4())
+    validate_json_value(params, what="params")
+    now = clock.now()
+    return Instance(
+        account_id=workflow.account_id,
+        workflow=workflow,
+        instance_id=instance_id,
+        status=InstanceStatus.QUEUED,
+        params=params,
+        trigger_source=trigger_source,
+        created_at=now,
+        modified_at=now,
+        wake_at=now,
+    )
+
+
+def instance_create(
+    *,
+    workflow: Workflow,
+    instance_id: str | None = None,
+    params: Any = None,
+    trigger_source: str = "api",
+) -> Instance:
+    """Create one instance; it starts asynchronously once the transaction commits."""
+    instance = _new_instance(
+        workflow=workflow, instance_id=instance_id, params=params, trigger_source=trigger_source
+    )
+    try:
+        with transaction.atomic():
+            instance.save(force_insert=True)
+    except IntegrityError as exc:
+        raise InstanceAlreadyExistsError(
+            f'Workflow instance with id "{instance.instance_id}" already exists'
+        ) from exc
+    dispatch_on_commit([instance.pk])
+    return instance
+
+
+def instance_create_batch(
+    *, workflow: Workflow, items: Sequence[dict[str, Any]], trigger_source: str = "api"
+) -> list[Instance]:
+    """Create 1-100 instances, all or nothing."""
+    if not 1 <= len(items) <= MAX_BATCH:
+        raise InvalidInputError(f"A batch must have between 1 and {MAX_BATCH} instances")
+    instances = []
+    for index, item in enumerate(items):
+        unknown = set(item) - {"id", "params"}
+        if unknown:
+            raise InvalidInputError(f"Batch item {index} has unknown field(s) {sorted(unknown)}")
+        instances.append(
+            _new_instance(
+                workflow=workflow,
+                instance_id=item.get("id"),
+                params=item.get("params"),
+                trigger_source=trigger_source,
+            )
+        )
+    ids = [i.instance_id for i in instances]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise InstanceAlreadyExistsError(f"Instance id(s) {repeated} appear twice in the batch")
+    existing = sorted(
+        Instance.objects.filter(workflow=workflow, instance_id__in=ids).values_list(
+            "instance_id", flat=True
+        )
+    )
+    if existing:
+        raise InstanceAlreadyExistsError(f"Workflow instance(s) {existing} already exist")
+    try:
+        with transaction.atomic():
+            for instance in instances:
+                instance.save(force_insert=True)
+    except IntegrityError as exc:  # a concurrent create won the race for an id
+        raise InstanceAlreadyExistsError(
+            "A workflow instance with one of these ids already exists"
+        ) from exc
+    dispatch_on_commit([i.pk for i in instances])
+    return instances
+
+
+# --- lifecycle --------------------------------------------------------------------
+
+
+def instance_pause(*, instance: Instance, actor: str | None = None, reason: str = "") -> Instance:
+    """Pause at the next step boundary; a sleeping or waiting instance pauses at once."""
+    with transaction.atomic():
+        locked = _locked(instance)
+        if locked.status in TERMINAL_STATUSES:
+            raise InvalidTransitionError(f"Cannot pause an instance that is {locked.status}")
+        if locked.status in (InstanceStatus.PAUSED, InstanceStatus.WAITING_FOR_PAUSE):
+            return locked
+        now = clock.now()
+        if locked.status == InstanceStatus.RUNNING and _has_live_lease(locked):
+            locked.status = InstanceStatus.WAITING_FOR_PAUSE
+        else:
+            locked.status = InstanceStatus.PAUSED
+            locked.paused_at = now
+            locked.wake_at = None
+            locked.lease_token = None
+            locked.lease_expires_at = None
+        locked.modified_at = now
+        locked.save(
+            update_fields=[
+                "status",
+                "paused_at",
+                "wake_at",
+                "lease_token",
+                "lease_expires_at",
+                "modified_at",
+            ]
+        )
+        _audit(instance=locked, actor=actor, action="pause", reason=reason)
+    return locked
+
+
+def instance_resume(
+    *, instance: Instance, actor: str | None = None, reason: str = ""
+) -> Instance:
+    """Cancel a pending pause, or resume a paused instance with its timers shifted."""
+    with transaction.atomic():
+        locked = _locked(instance)
+        if locked.status in TERMINAL_STATUSES:
+            raise InvalidTransitionError(f"Cannot resume an instance that is {locked.status}")
+        now = clock.now()
+        if locked.status == InstanceStatus.WAITING_FOR_PAUSE:
+            locked.status = InstanceStatus.RUNNING
+            locked.modified_at = now
+            locked.save(update_fields=["status", "modified_at"])
+        elif locked.status == InstanceStatus.PAUSED:
+            # The clocks of sleeps, event timeouts and retry delays stopped while paused.
+            paused_for = now - (locked.paused_at or now)
+            StepRecord.objects.filter(
+                instance=locked,
+                status__in=[StepStatus.WAITING, StepStatus.RETRYING],
+                wake_at__isnull=False,
+            ).update(wake_at=F("wake_at") + paused_for)
+            locked.status = InstanceStatus.RUNNING
+            locked.paused_at = None
+            locked.wake_at = now
+            locked.delivery_count = 0
+            locked.modified_at = now
+            locked.save(
+                update_fields=["status", "paused_at", "wake_at", "delivery_count", "modified_at"]
+            )
+            dispatch_on_commit([locked.pk])
+        else:
+            return locked  # already running or waiting: nothing to resume
+        _audit(instance=locked, actor=actor, action="resume", reason=reason)
+    return locked
+
+
+def instance_terminate(
+    *, instance: Instance, actor: str | None = None, reason: str = ""
+) -> Instance:
+    """Stop for good; a step running right now finishes but nothing after it runs."""
+    with transaction.atomic():
+        locked = _locked(instance)
+        if locked.status in TERMINAL_STATUSES:
+            raise InvalidTransitionError(
+                f"Cannot terminate instance since it is in a finite state ({locked.status})"
+            )
+        now = clock.now()
+        locked.status = InstanceStatus.TERMINATED
+        locked.ended_at = now
+        locked.modified_at = now
+        locked.wake_at = None
+        locked.paused_at = None
+        # Dropping the token fences off an activation still running: its writes now fail.
+        locked.lease_token = None
+        locked.lease_expires_at = None
+        locked.save(
+            update_fields=[
+                "status",
+                "ended_at",
+                "modified_at",
+                "wake_at",
+                "paused_at",
+                "lease_token",
+                "lease_expires_at",
+            ]
+        )
+        _audit(instance=locked, actor=actor, action="terminate", reason=reason)
+    return locked
+
+
+def _restart_point(instance: Instance, from_step: dict[str, Any]) -> StepRecord:
+    unknown = set(from_step) - {"name", "count", "type"}
+    if unknown or not isinstance(from_step.get("name"), str):
+        raise InvalidInputError('Restart "from" takes {"name", "count"?, "type"?}')
+    step_type = {"do": StepType.DO, "step": StepType.DO}.get(
+        from_step.get("type") or "do", from_step.get("type")
+    )
+    count = from_step.get("count") or 1
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidInputError("Restart from: count must be a positive integer")
+    record = StepRecord.objects.filter(
+        instance=instance, type=step_type, name=from_step["name"], count=count
+    ).first()
+    if record is None:
+        raise InvalidTransitionError(
+            f'Step "{from_step["name"]}" not found in execution history'
+        )
+    return record
+
+
+def instance_restart(
+    *,
+    instance: Instance,
+    from_step: dict[str, Any] | None = None,
+    actor: str | None = None,
+    reason: str = "",
+) -> Instance:
+    """Run again from the top with the same params, from any state.
+
+    Without ``from_step`` every step is forgotten. With it, that step and every
+    step reached after it are wiped; earlier ones stay cached and do not re-run.
+    Buffered events are cleared either way.
+    """
+    with transaction.atomic():
+        locked = _locked(instance)
+        steps = StepRecord.objects.filter(instance=locked)
+        if from_step is not None:
+            point = _restart_point(locked, from_step)
+            steps = steps.filter(seq__gte=point.seq)
+        wiped = list(steps.values_list("pk", flat=True))
+        Event.objects.filter(instance=locked).filter(
+            Q(consumed_by__isnull=True) | Q(consumed_by__in=wiped)
+        ).delete()
+        steps.delete()
+        now = clock.now()
+        locked.status = InstanceStatus.QUEUED
+        locked.output = None
+        locked.error = None
+        locked.started_at = None
+        locked.ended_at = None
+        locked.paused_at = None
+        locked.wake_at = now
+        locked.lease_token = None
+        locked.lease_expires_at = None
+        locked.delivery_count = 0
+        locked.step_count = StepRecord.objects.filter(instance=locked, type=StepType.DO).count()
+        locked.modified_at = now
+        locked.save()
+        _audit(
+            instance=locked, actor=actor, action="restart", reason=reason, from_step=from_step
+        )
+        dispatch_on_commit([locked.pk])
+    return locked
+
+
+def instance_delete(*, instance: Instance, actor: str | None = None, reason: str = "") -> None:
+    """Delete the instance and all its state; a running activation is fenced off."""
+    with transaction.atomic():
+        locked = _locked(instance)
+        _audit(instance=locked, actor=actor, action="delete", reason=reason)
+        locked.delete()
+
+
+# --- events -----------------------------------------------------------------------
+
+
+def event_send(
+    *,
+    instance: Instance,
+    event_type: str,
+    payload: Any = None,
+    actor: str | None = None,
+    reason: str = "",
+) -> Event:
+    """Deliver an event: buffered per type until a wait_for_event takes it.
+
+    A waiting instance with a matching waiter is woken; a paused one keeps the
+    event until it is resumed.
+    """
+    try:
+        validate_event_type(event_type)
+    except InvalidStepError as exc:
+        raise InvalidInputError(str(exc)) from exc
+    validate_json_value(payload, what="The event payload")
+    with transaction.atomic():
+        locked = _locked(instance)
+        if locked.status in TERMINAL_STATUSES:
+            raise InvalidTransitionError(
+                f"The instance is {locked.status}; it no longer accepts events"
+            )
+        now = clock.now()
+        event = Event.objects.create(
+            instance=locked, type=event_type, payload=payload, created_at=now
+        )
+        wake = locked.status in (InstanceStatus.RUNNING, InstanceStatus.QUEUED) or (
+            locked.status == InstanceStatus.WAITING
+            and StepRecord.objects.filter(
+                instance=locked,
+                type=StepType.WAIT_FOR_EVENT,
+                status=StepStatus.WAITING,
+                detail__type=event_type,
+            ).exists()
+        )
+        updates: dict[str, Any] = {"event_seq": F("event_seq") + 1, "modified_at": now}
+        if wake:
+            updates["wake_at"] = now
+        Instance.objects.filter(pk=locked.pk).update(**updates)
+        _audit(
+            instance=locked,
+            actor=actor,
+            action="send_event",
+            reason=reason,
+            event_type=event_type,
+            payload=payload,
+        )
+        if wake:
+            dispatch_on_commit([locked.pk])
+    return event
