@@ -107,9 +107,11 @@ LOGIN_URL = "/accounts/login/"
 # Dotted module paths whose WorkflowEntrypoint subclasses are registered, in
 # addition to the ``workflows`` module of every installed app.
 WORKFLOW_MODULES = _env_list("WORKFLOW_MODULES")
-# How instances get advanced: inline (in-process, for tests and scripts) or Celery.
+# How instances get advanced: Celery workers (the default; run
+# `manage.py workflows_worker` and `manage.py workflows_scheduler`), or inline
+# in the calling process (workflows_app.engine.dispatch.InlineDispatcher: tests, scripts).
 WORKFLOWS_DISPATCHER = os.environ.get(
-    "WORKFLOWS_DISPATCHER", "workflows_app.engine.dispatch.InlineDispatcher"
+    "WORKFLOWS_DISPATCHER", "workflows_app.celery_dispatch.CeleryDispatcher"
 )
 # Cloudflare's production default delay between step retries.
 WORKFLOWS_DEFAULT_RETRY_DELAY = os.environ.get("WORKFLOWS_DEFAULT_RETRY_DELAY", "10 seconds")
@@ -127,3 +129,83 @@ LOGGING = {
 # Activations in a row that may die without progress before the instance is
 # errored as poison (bounds redelivery loops after kill -9 / OOM).
 WORKFLOWS_MAX_DELIVERIES = int(os.environ.get("WORKFLOWS_MAX_DELIVERIES", "10"))
+# Outgoing mail (the order example sends a confirmation); console by default.
+MAILERS = {
+    "default": {
+        "BACKEND": os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+    }
+}
+
+# --- Celery -----------------------------------------------------------------
+# Celery only carries "advance instance X" messages; every status, timer and
+# lease lives in the database (see workflows_app/tasks.py). Read by
+# project/celery.py through the CELERY_ namespace. The baseline follows
+# /work/shared/reference/reliability.md sections 3-4.
+#
+# The embedded default broker is kombu's filesystem transport under var/broker:
+# no server, yet the same publish/consume code path as Redis (not eager mode).
+# CELERY_BROKER_URL=redis://127.0.0.1:6379/0 switches to Redis.
+CELERY_BROKER_DIR = Path(os.environ.get("CELERY_BROKER_DIR", BASE_DIR / "var" / "broker"))
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+# A step's timeout is enforced by the engine; the Celery hard limit only
+# backstops a worker wedged in a blocking C call. One activation can run
+# several steps in a row, so it is the longest step timeout expected in this
+# deployment (Cloudflare's default step timeout is 10 minutes), plus the
+# engine's 30 s lease grace, plus margin.
+WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS = int(
+    os.environ.get("WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS", "600")
+)
+CELERY_TASK_TIME_LIMIT = int(
+    os.environ.get("CELERY_TASK_TIME_LIMIT", str(WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS + 30 + 30))
+)
+# No soft limit: SoftTimeLimitExceeded would surface inside replay as a workflow
+# error. Timeouts are the engine's job; expiry of the lease covers the rest.
+CELERY_TASK_SOFT_TIME_LIMIT = None
+# Redis redelivers a message unacked for this long. Keep it above the hard
+# limit so a running task is not handed out twice (a duplicate would be a
+# no-op anyway: the instance's lease is live). Tests shorten it.
+CELERY_VISIBILITY_TIMEOUT = int(
+    os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(CELERY_TASK_TIME_LIMIT + 60))
+)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
+        "store_processed": False,
+        # Virtual transports poll; 1 s (kombu's default) would dominate latency.
+        "polling_interval": 0.05,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True
+# Requeue when the pool child dies (kill -9, OOM); poison loops are bounded by
+# Instance.delivery_count / WORKFLOWS_MAX_DELIVERIES, not by the broker.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Retries are decided by the engine, never by the broker.
+CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Below a typical orchestrator grace period (Kubernetes: 30 s): unacked
+# messages go back to the queue at shutdown instead of waiting for the
+# visibility timeout.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(
+    os.environ.get("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", "25")
+)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True  # results live in our tables
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "workflows")
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+# Dispatch after commit re-sends nothing on its own: the scheduler re-sends an
+# instance still due this long after it last sent it (a lost message, a
+# flushed broker).
+WORKFLOWS_REDISPATCH_SECONDS = float(os.environ.get("WORKFLOWS_REDISPATCH_SECONDS", "10"))
+# The scheduler's longest sleep between two looks at the due query.
+WORKFLOWS_SCHEDULER_POLL_SECONDS = float(
+    os.environ.get("WORKFLOWS_SCHEDULER_POLL_SECONDS", "0.2")
+)

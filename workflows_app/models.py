@@ -44,6 +44,9 @@ class Membership(models.Model):
             models.UniqueConstraint(fields=["account", "user"], name="unique_membership"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} of {self.account_id}"
+
 
 class Workflow(models.Model):
     """A workflow registered in code, enabled for one account."""
@@ -104,7 +107,8 @@ class Instance(models.Model):
     wake_at = models.DateTimeField(null=True, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
     # Lease with fencing: every journal write checks lease_token.
-    lease_token = models.CharField(max_length=32, null=True, blank=True)
+    # NULL, not "", means "no lease": the claim query tests IS NULL.
+    lease_token = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     # Bumped by every sent event so a finishing activation notices events that
     # arrived while it was running and does not sleep past them.
@@ -204,6 +208,9 @@ class StepAttempt(models.Model):
             models.UniqueConstraint(fields=["step", "number"], name="unique_attempt_number"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.step} attempt {self.number}"
+
 
 class Event(models.Model):
     """An event sent to an instance; buffered until a wait_for_event of its type takes it."""
@@ -218,6 +225,9 @@ class Event(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["instance", "type", "id"], name="event_inbox_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.type} event for instance {self.instance_id}"
 
 
 class AuditEntry(models.Model):
@@ -234,3 +244,19 @@ class AuditEntry(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["account", "-created_at"], name="audit_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.workflow_name}/{self.instance_id}"
+
+
+class ExampleOrder(models.Model):
+    """Written by the shipped order-processing example's "update database" step."""
+
+    order_id = models.CharField(max_length=100, unique=True)
+    status = models.CharField(max_length=32)
+    total_cents = models.PositiveIntegerField(default=0)
+    payment_id = models.CharField(max_length=100, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"order {self.order_id} ({self.status})"

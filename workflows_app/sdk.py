@@ -1,9 +1,9 @@
 """The public face of Workflows for Django: what workflow authors import.
 
-    from workflows_app.sdk import (
-        WorkflowEntrypoint, WorkflowEvent, WorkflowStep,
-        NonRetryableError, WorkflowTimeoutError, get_workflow,
-    )
+from workflows_app.sdk import (
+    WorkflowEntrypoint, WorkflowEvent, WorkflowStep,
+    NonRetryableError, WorkflowTimeoutError, get_workflow,
+)
 """
 
 from __future__ import annotations

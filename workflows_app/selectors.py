@@ -65,9 +65,7 @@ def _step_view(record: StepRecord) -> dict[str, Any]:
 def instance_steps(*, instance: Instance) -> list[dict[str, Any]]:
     """The journal in the order steps were reached, every attempt included (2 queries)."""
     records = (
-        StepRecord.objects.filter(instance=instance)
-        .order_by("seq")
-        .prefetch_related("attempts")
+        StepRecord.objects.filter(instance=instance).order_by("seq").prefetch_related("attempts")
     )
     return [_step_view(r) for r in records]
 

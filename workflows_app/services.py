@@ -135,7 +135,9 @@ def workflow_enable(*, account: Account, name: str) -> Workflow:
 def _new_instance(
     *, workflow: Workflow, instance_id: str | None, params: Any, trigger_source: str
 ) -> Instance:
-    instance_id = validate_instance_id(instance_id) if instance_id is not None else str(uuid.uuid4())
+    if instance_id is None:
+        instance_id = str(uuid.uuid4())
+    validate_instance_id(instance_id)
     validate_json_value(params, what="params")
     now = clock.now()
     return Instance(
@@ -250,9 +252,7 @@ def instance_pause(*, instance: Instance, actor: str | None = None, reason: str 
     return locked
 
 
-def instance_resume(
-    *, instance: Instance, actor: str | None = None, reason: str = ""
-) -> Instance:
+def instance_resume(*, instance: Instance, actor: str | None = None, reason: str = "") -> Instance:
     """Cancel a pending pause, or resume a paused instance with its timers shifted."""
     with transaction.atomic():
         locked = _locked(instance)
@@ -334,9 +334,7 @@ def _restart_point(instance: Instance, from_step: dict[str, Any]) -> StepRecord:
         instance=instance, type=step_type, name=from_step["name"], count=count
     ).first()
     if record is None:
-        raise InvalidTransitionError(
-            f'Step "{from_step["name"]}" not found in execution history'
-        )
+        raise InvalidTransitionError(f'Step "{from_step["name"]}" not found in execution history')
     return record
 
 
@@ -378,9 +376,7 @@ def instance_restart(
         locked.step_count = StepRecord.objects.filter(instance=locked, type=StepType.DO).count()
         locked.modified_at = now
         locked.save()
-        _audit(
-            instance=locked, actor=actor, action="restart", reason=reason, from_step=from_step
-        )
+        _audit(instance=locked, actor=actor, action="restart", reason=reason, from_step=from_step)
         dispatch_on_commit([locked.pk])
     return locked
 

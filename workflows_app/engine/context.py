@@ -400,9 +400,9 @@ class WorkflowStep:
         Decorator form: ``@step.do("name", config=...)`` (or ``@step.do()``,
         named after the function), then call the decorated function.
         """
-        if callable(name) and fn is None:  # bare ``@step.do``
-            return self._decorate(None, config)(name)
         if fn is None:
+            if callable(name):  # bare ``@step.do``
+                return self._decorate(None, config)(name)
             return self._decorate(name, config)
         key = self._state.next_key(StepType.DO, validate_step_name(name))
         return self._perform(do_step(self._state, key, fn, config))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import inspect
 import threading
@@ -30,8 +31,10 @@ from django.db import connections
 
 from .commands import AttemptResult, Execute, Io, Park
 
-# How many loop iterations with no progress prove that every branch is parked.
-_QUIESCENCE_CHECKS = 5
+# Loop turns with no progress that prove every branch is parked. A finished
+# step reaches its awaiting code through chains of callbacks (nested gathers
+# add a few turns each); twenty turns cost microseconds and cover deep nesting.
+_QUIESCENCE_CHECKS = 20
 
 
 class Suspended(BaseException):
@@ -165,6 +168,7 @@ class AsyncDriver:
         self._inflight = 0
         self._progress = 0
         self._changed: asyncio.Event | None = None
+        self._suspending = False
 
     def _touch(self) -> None:
         self._progress += 1
@@ -185,6 +189,12 @@ class AsyncDriver:
                 self._touch()
                 try:
                     await asyncio.get_running_loop().create_future()  # never resolved
+                except asyncio.CancelledError:
+                    if not self._suspending:
+                        # run() itself cancelled this branch (a race's loser):
+                        # its deadline no longer needs a wake-up.
+                        self.deadlines.remove(command.deadline)
+                    raise
                 finally:
                     generator.close()
             self._inflight += 1
@@ -236,10 +246,9 @@ class AsyncDriver:
             for _ in range(_QUIESCENCE_CHECKS):
                 await asyncio.sleep(0)
             if not task.done() and not self._inflight and marker == self._progress:
+                self._suspending = True
                 task.cancel()
-                try:
+                with contextlib.suppress(BaseException):  # the cancellation we asked for
                     await task
-                except BaseException:  # the cancellation we asked for, or what run() made of it
-                    pass
                 raise Suspended
         return task.result()

@@ -70,7 +70,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
         return False
     if store.delivery_count(instance_pk) > settings.WORKFLOWS_MAX_DELIVERIES:
         # Every recent activation died without progress (kill, OOM): a poison instance.
-        error = RuntimeError(
+        poison = RuntimeError(
             f"The instance was picked up {settings.WORKFLOWS_MAX_DELIVERIES} times without "
             "making progress; its worker keeps dying"
         )
@@ -78,7 +78,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             instance_pk=instance_pk,
             token=token,
             status=InstanceStatus.ERRORED,
-            error=_instance_error(error),
+            error=_instance_error(poison),
         )
         return False
 
@@ -96,12 +96,12 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
     suspended = False
     driver: SyncDriver | AsyncDriver
     if inspect.iscoroutinefunction(workflow.run):
-        driver = AsyncDriver()
+        driver = async_driver = AsyncDriver()
         meter = CpuMeter()
         step = WorkflowStep(state, driver)
 
         async def drive() -> Any:
-            return await driver.drive(workflow.run(event, step), meter)
+            return await async_driver.drive(workflow.run(event, step), meter)
 
         try:
             outcome = async_to_sync(drive)()

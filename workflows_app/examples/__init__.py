@@ -1,0 +1,1 @@
+"""Example workflows shipped with the product and used by the demo seed."""

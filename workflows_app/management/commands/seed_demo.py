@@ -1,0 +1,79 @@
+"""Create the demo account, an admin user and instances in many states (idempotent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.test.utils import override_settings
+
+from workflows_app.models import Account, Instance, Membership
+from workflows_app.sdk import get_workflow
+
+DEMO_ACCOUNT_ID = "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0"
+DEMO_USER = ("admin", "admin")
+
+ORDER: dict[str, Any] = {
+    "email": "ada@example.com",
+    "items": [{"sku": "widget", "quantity": 2, "unit_price_cents": 1250}],
+}
+PR: dict[str, Any] = {"repo": "acme/api", "author": "bob", "timeout": "3 days"}
+
+
+class Command(BaseCommand):
+    help = "Seed a demo account (admin/admin) with example instances in many states."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        account, _ = Account.objects.get_or_create(pk=DEMO_ACCOUNT_ID, defaults={"name": "Demo"})
+        user_model = get_user_model()
+        user = user_model.objects.filter(username=DEMO_USER[0]).first()
+        if user is None:
+            user = user_model.objects.create_superuser(DEMO_USER[0], password=DEMO_USER[1])
+        Membership.objects.get_or_create(
+            account=account, user=user, defaults={"role": Membership.Role.ADMIN}
+        )
+        if Instance.objects.filter(account=account).exists():
+            self.stdout.write(f"Demo account {account.pk} already seeded.")
+            return
+        # Advance in-process so every instance reaches its state before we return.
+        with override_settings(
+            WORKFLOWS_DISPATCHER="workflows_app.engine.dispatch.InlineDispatcher"
+        ):
+            self._seed(account)
+        self.stdout.write(
+            f"Seeded demo account {account.pk} "
+            f"({Instance.objects.filter(account=account).count()} instances); "
+            f"sign in as {DEMO_USER[0]}/{DEMO_USER[1]}."
+        )
+
+    def _seed(self, account: Account) -> None:
+        orders = get_workflow("order-processing", account=account)
+        for n in (1001, 1002):
+            orders.create(id=f"order-{n}", params={**ORDER, "order_id": f"A-{n}"})
+        orders.create(
+            id="order-1003-retrying",
+            params={**ORDER, "order_id": "A-1003", "payment_failures": 2},
+        )
+        orders.create(
+            id="order-1004-declined",
+            params={**ORDER, "order_id": "A-1004", "card": "declined"},
+        )
+
+        reviews = get_workflow("code-review", account=account)
+        for number in (41, 42):
+            reviews.create(
+                id=f"pr-{number}", params={**PR, "number": number, "title": f"Change {number}"}
+            )
+        approved = reviews.create(id="pr-40", params={**PR, "number": 40, "title": "Done"})
+        approved.send_event(
+            type="review-decision", payload={"decision": "approve", "comment": "", "by": "carol"}
+        )
+        reviews.create(id="pr-39-paused", params={**PR, "number": 39, "title": "On hold"}).pause()
+        reviews.create(
+            id="pr-38-terminated", params={**PR, "number": 38, "title": "Abandoned"}
+        ).terminate()
+
+        drip = get_workflow("welcome-drip", account=account)
+        for name in ("ada", "grace"):
+            drip.create(id=f"welcome-{name}", params={"email": f"{name}@example.com", "name": name})
