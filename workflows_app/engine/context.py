@@ -39,7 +39,6 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x1f]")
 EVENT_TYPE_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9-_]*$")
 MAX_EVENT_TYPE = 100
 DEFAULT_EVENT_TIMEOUT = "24 hours"
-LEASE_GRACE_S = 30.0
 
 Key = tuple[str, str, int]
 StepGen = Generator[Any, Any, Any]
@@ -119,7 +118,7 @@ class ActivationState:
         self.events = list(snapshot.events)
         self.pause_requested = False
         self.nondeterminism: NondeterminismError | None = None
-        self.lease_until = clock.now() + dt.timedelta(seconds=lease_seconds)
+        self.lease_seconds = lease_seconds
 
     # --- keys and replay bookkeeping ---
 
@@ -152,18 +151,15 @@ class ActivationState:
 
     # --- commands ---
 
-    def extend_lease(self, seconds: float) -> None:
-        self.lease_until = max(
-            self.lease_until, clock.now() + dt.timedelta(seconds=seconds + LEASE_GRACE_S)
-        )
-
     def io(self, fn: Callable[..., Any], **kwargs: Any) -> Io:
         return Io(
             fn,
             {
                 "instance_pk": self.snapshot.pk,
                 "token": self.token,
-                "lease_until": self.lease_until,
+                # Every fenced write also renews the lease; a running body renews
+                # it through the driver's heartbeat.
+                "lease_until": clock.now() + dt.timedelta(seconds=self.lease_seconds),
                 **kwargs,
             },
         )
@@ -212,7 +208,6 @@ def do_step(
             yield from state.boundary(state.io(store.step_abandon, entry=entry))
             raise error_from_dict(store.WORKER_LOST)
 
-        state.extend_lease(resolved.timeout_ms / 1000)
         started: store.AttemptStarted = yield from state.boundary(
             state.io(
                 store.attempt_start,

@@ -30,6 +30,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from .commands import AttemptResult, Execute, Io, Park
+from .store import LeaseLostError
 
 # Loop turns with no progress that prove every branch is parked. A finished
 # step reaches its awaiting code through chains of callbacks (nested gathers
@@ -114,7 +115,10 @@ def start_body_thread(
     future: concurrent.futures.Future[AttemptResult] = concurrent.futures.Future()
 
     def target() -> None:
-        future.set_result(_run_body(fn, args))
+        result = _run_body(fn, args)
+        # Nobody waits any more if the attempt timed out or the activation stopped.
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            future.set_result(result)
 
     threading.Thread(target=target, name="workflow-step", daemon=True).start()
     return future
@@ -124,10 +128,26 @@ def _timed_out(wall_started: float) -> AttemptResult:
     return AttemptResult(timed_out=True, wall_ms=(time.perf_counter() - wall_started) * 1000)
 
 
+Keepalive = Callable[[], bool]
+
+
+class LeaseKeeper:
+    """Renews the activation's lease every ``interval`` seconds while it works.
+
+    ``renew`` returns False once the lease is gone (the instance was
+    terminated, deleted or taken over): the activation must then stop.
+    """
+
+    def __init__(self, renew: Keepalive, interval: float) -> None:
+        self.renew = renew
+        self.interval = interval
+
+
 class SyncDriver:
-    def __init__(self) -> None:
+    def __init__(self, keeper: LeaseKeeper) -> None:
         self.deadlines: list[dt.datetime | None] = []
         self.io_cpu_s = 0.0
+        self._keeper = keeper
 
     def perform(self, generator: Generator[Any, Any, Any]) -> Any:
         value: Any = None
@@ -155,15 +175,22 @@ class SyncDriver:
             finally:
                 self.io_cpu_s += time.thread_time() - started
         wall_started = time.perf_counter()
+        deadline = time.monotonic() + command.timeout_s
         future = start_body_thread(command.fn, command.args)
-        try:
-            return future.result(timeout=command.timeout_s)
-        except concurrent.futures.TimeoutError:
-            return _timed_out(wall_started)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return _timed_out(wall_started)
+            try:
+                return future.result(timeout=min(remaining, self._keeper.interval))
+            except concurrent.futures.TimeoutError:
+                if not self._keeper.renew():
+                    raise LeaseLostError from None
 
 
 class AsyncDriver:
-    def __init__(self) -> None:
+    def __init__(self, keeper: LeaseKeeper) -> None:
+        self._keeper = keeper
         self.deadlines: list[dt.datetime | None] = []
         self._inflight = 0
         self._progress = 0
@@ -231,15 +258,36 @@ class AsyncDriver:
         except TimeoutError:
             return _timed_out(wall_started)
 
+    async def _keep_lease(self) -> None:
+        renew = sync_to_async(self._keeper.renew, thread_sensitive=True)
+        while True:
+            await asyncio.sleep(self._keeper.interval)
+            if not await renew():
+                raise LeaseLostError
+
     async def drive(self, coro: Coroutine[Any, Any, Any], meter: CpuMeter) -> Any:
         """Run ``run()`` until it returns, raises, or every branch is parked (Suspended)."""
         self._changed = asyncio.Event()
         task = asyncio.ensure_future(metered(coro, meter))
+        keeper = asyncio.ensure_future(self._keep_lease())
+        try:
+            return await self._drive(task, keeper)
+        finally:
+            keeper.cancel()
+
+    async def _drive(self, task: asyncio.Future[Any], keeper: asyncio.Future[None]) -> Any:
+        assert self._changed is not None
         while not task.done():
             self._changed.clear()
             changed = asyncio.ensure_future(self._changed.wait())
-            await asyncio.wait({task, changed}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({task, changed, keeper}, return_when=asyncio.FIRST_COMPLETED)
             changed.cancel()
+            if keeper.done() and not task.done():
+                self._suspending = True
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                raise LeaseLostError
             if task.done() or self._inflight or not self.deadlines:
                 continue
             marker = self._progress

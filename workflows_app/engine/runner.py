@@ -18,7 +18,7 @@ from workflows_app.models import InstanceStatus
 
 from . import clock, registry, store
 from .context import ActivationState, WorkflowStep
-from .drivers import AsyncDriver, CpuMeter, Suspended, SyncDriver
+from .drivers import AsyncDriver, CpuMeter, LeaseKeeper, Suspended, SyncDriver
 from .entrypoint import WorkflowEvent
 from .errors import NondeterminismError, StepOutputError, WorkflowNotFoundError
 from .serialization import NotPersistableError, check_persistable, error_to_dict
@@ -82,7 +82,6 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
         )
         return False
 
-    state = ActivationState(snapshot, token, settings.WORKFLOWS_LEASE_SECONDS)
     event = WorkflowEvent(
         payload=snapshot.params,
         timestamp=snapshot.created_at,
@@ -90,13 +89,21 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
         workflow_name=snapshot.workflow_name,
     )
     workflow = workflow_class()
+    lease_seconds = settings.WORKFLOWS_LEASE_SECONDS
+    keeper = LeaseKeeper(
+        lambda: store.renew_lease(
+            instance_pk=instance_pk, token=token, lease_seconds=lease_seconds
+        ),
+        interval=lease_seconds / 3,
+    )
+    state = ActivationState(snapshot, token, lease_seconds)
 
     outcome: Any = None
     failure: BaseException | None = None
     suspended = False
     driver: SyncDriver | AsyncDriver
     if inspect.iscoroutinefunction(workflow.run):
-        driver = async_driver = AsyncDriver()
+        driver = async_driver = AsyncDriver(keeper)
         meter = CpuMeter()
         step = WorkflowStep(state, driver)
 
@@ -113,7 +120,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             failure = exc
         replay_cpu_ms = meter.ms
     else:
-        driver = SyncDriver()
+        driver = SyncDriver(keeper)
         step = WorkflowStep(state, driver)
         cpu_started = time.thread_time()
         try:

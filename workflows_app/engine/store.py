@@ -192,6 +192,18 @@ def _fence(instance_pk: int, token: str, *, starting: bool, lease_until: dt.date
     raise LeaseLostError
 
 
+def renew_lease(*, instance_pk: int, token: str, lease_seconds: float) -> bool:
+    """Heartbeat while a step body runs; False once the lease is gone (terminated, taken)."""
+    now = clock.now()
+    return bool(
+        Instance.objects.filter(
+            pk=instance_pk,
+            lease_token=token,
+            status__in=[InstanceStatus.RUNNING, InstanceStatus.WAITING_FOR_PAUSE],
+        ).update(lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
+    )
+
+
 # --- Journal writes -----------------------------------------------------------
 
 
@@ -446,7 +458,9 @@ def release(*, instance_pk: int, token: str) -> None:
     )
 
 
-def step_abandon(*, instance_pk: int, token: str, lease_until: dt.datetime, entry: JournalEntry) -> None:
+def step_abandon(
+    *, instance_pk: int, token: str, lease_until: dt.datetime, entry: JournalEntry
+) -> None:
     """Fail a step whose every allowed attempt was lost with its worker."""
     now = clock.now()
     with transaction.atomic():
@@ -480,3 +494,77 @@ def due_instance_pks(*, limit: int) -> list[int]:
         .order_by("wake_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+# How many instances one scheduler round sends at most.
+DISPATCH_BATCH = 500
+
+
+def due_instance_pks_for_dispatch(*, limit: int, redispatch_seconds: float) -> list[int]:
+    """Take a batch of due instances to send to the workers, marking them as sent.
+
+    Several schedulers may run: on PostgreSQL the batch is locked with
+    ``FOR UPDATE SKIP LOCKED`` (SQLite serialises writers), and each instance
+    taken is *marked*: ``lease_expires_at = now + redispatch_seconds`` with no
+    token. The mark is not a lease (``claim`` ignores a tokenless expiry, so a
+    worker takes the instance at once); it only keeps this query from sending
+    the instance again while its message is on its way. If no worker claimed
+    it when the mark runs out (a lost message, a flushed broker) it is sent
+    again. A dead worker's expired lease is dropped here too, which fences off
+    that worker should it wake up.
+    """
+    now = clock.now()
+    with transaction.atomic():
+        pks = list(
+            Instance.objects.select_for_update(skip_locked=True)
+            .filter(status__in=RUNNABLE_STATUSES, wake_at__lte=now)
+            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+            .order_by("wake_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if pks:
+            Instance.objects.filter(pk__in=pks).update(
+                lease_token=None,
+                lease_expires_at=now + dt.timedelta(seconds=redispatch_seconds),
+            )
+    return pks
+
+
+def next_wake_at() -> dt.datetime | None:
+    """The earliest future timer of a runnable instance (the scheduler sleeps until then)."""
+    return (
+        Instance.objects.filter(status__in=RUNNABLE_STATUSES, wake_at__gt=clock.now())
+        .order_by("wake_at")
+        .values_list("wake_at", flat=True)
+        .first()
+    )
+
+
+def pause_stalled(*, limit: int = DISPATCH_BATCH) -> int:
+    """Pause instances whose requested pause waits on a worker whose lease expired.
+
+    A pause requested during a step takes effect when that step ends; if the
+    worker died meanwhile nobody would ever finish it. The step's open attempt
+    is closed as lost when the instance resumes.
+    """
+    now = clock.now()
+    stalled = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    with transaction.atomic():
+        pks = list(
+            Instance.objects.select_for_update(skip_locked=True)
+            .filter(stalled, status=InstanceStatus.WAITING_FOR_PAUSE)
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not pks:
+            return 0
+        return (
+            Instance.objects.filter(stalled, pk__in=pks, status=InstanceStatus.WAITING_FOR_PAUSE)
+            .update(
+                status=InstanceStatus.PAUSED,
+                paused_at=now,
+                wake_at=None,
+                lease_token=None,
+                lease_expires_at=None,
+                modified_at=now,
+            )
+        )
