@@ -176,9 +176,7 @@ class ActivationState:
 # --- step.do ------------------------------------------------------------------
 
 
-def do_step(
-    state: ActivationState, key: Key, fn: Callable[..., Any], config: Any
-) -> StepGen:
+def do_step(state: ActivationState, key: Key, fn: Callable[..., Any], config: Any) -> StepGen:
     name = key[1]
     entry = state.visit(key)
     if entry is not None and entry.status == StepStatus.SUCCEEDED:
@@ -190,8 +188,7 @@ def do_step(
         limit = settings.WORKFLOWS_MAX_STEPS
         if state.step_count >= limit:
             raise StepLimitExceededError(
-                f"The limit of {limit} steps has been reached "
-                "(setting WORKFLOWS_MAX_STEPS)."
+                f"The limit of {limit} steps has been reached (setting WORKFLOWS_MAX_STEPS)."
             )
         resolved = resolve_config(config, step_name=name)
     else:
@@ -200,9 +197,13 @@ def do_step(
     wants_ctx = _wants_ctx(fn)
 
     while True:
-        if entry is not None and entry.status == StepStatus.RETRYING:
-            if entry.wake_at is not None and entry.wake_at > clock.now():
-                yield Park(entry.wake_at)
+        if (
+            entry is not None
+            and entry.status == StepStatus.RETRYING
+            and entry.wake_at is not None
+            and entry.wake_at > clock.now()
+        ):
+            yield Park(entry.wake_at)
         if entry is not None and entry.attempt_count > resolved.retries.limit:
             # Every allowed attempt was started and lost with its worker: a poison step.
             yield from state.boundary(state.io(store.step_abandon, entry=entry))
@@ -231,9 +232,7 @@ def do_step(
         )
         error = result.error
         if result.timed_out:
-            error = WorkflowTimeoutError(
-                f"Execution timed out after {int(resolved.timeout_ms)}ms"
-            )
+            error = WorkflowTimeoutError(f"Execution timed out after {int(resolved.timeout_ms)}ms")
         output = None
         if error is None:
             try:
@@ -254,8 +253,7 @@ def do_step(
 
         stored_error = error_to_dict(error)
         retryable = (
-            not isinstance(error, NonRetryableError)
-            and started.number <= resolved.retries.limit
+            not isinstance(error, NonRetryableError) and started.number <= resolved.retries.limit
         )
         if retryable:
             delay = resolved.retries.delay_ms(started.number)
@@ -447,6 +445,4 @@ class WorkflowStep:
         if timeout_ms == 0 or timeout_ms > MAX_SLEEP_MS:
             raise InvalidStepError("wait_for_event timeout must be > 0 and at most 365 days")
         key = self._state.next_key(StepType.WAIT_FOR_EVENT, name)
-        return self._perform(
-            wait_step(self._state, key, event_type=type, timeout_ms=timeout_ms)
-        )
+        return self._perform(wait_step(self._state, key, event_type=type, timeout_ms=timeout_ms))

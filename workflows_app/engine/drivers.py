@@ -20,6 +20,7 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import inspect
+import queue
 import threading
 import time
 import types
@@ -27,7 +28,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import close_old_connections, connections
 
 from .commands import AttemptResult, Execute, Io, Park
 from .store import LeaseLostError
@@ -83,6 +84,9 @@ async def metered(coro: Coroutine[Any, Any, Any], meter: CpuMeter) -> Any:
 
 def _run_body(fn: Callable[..., Any], args: tuple[Any, ...]) -> AttemptResult:
     """Run a step body in the current (worker) thread, measuring its CPU and wall time."""
+    # The body may use the ORM: drop connections that are too old or broken,
+    # as Django does around each request.
+    close_old_connections()
     wall_started, cpu_started = time.perf_counter(), time.thread_time()
     try:
         value = fn(*args)
@@ -100,28 +104,70 @@ def _run_body(fn: Callable[..., Any], args: tuple[Any, ...]) -> AttemptResult:
             wall_ms=(time.perf_counter() - wall_started) * 1000,
         )
     finally:
-        # The body may have used the ORM: this thread's connections die with it.
-        connections.close_all()
+        close_old_connections()
 
 
 async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
+class _BodyThreads:
+    """Reusable daemon threads for sync step bodies.
+
+    Not a fixed-size pool: a body that overran its timeout keeps its thread
+    busy (Python cannot kill a thread), and new work then gets a new thread
+    instead of queueing behind it. Idle threads wait for the next body.
+    """
+
+    _IDLE_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._work: queue.SimpleQueue[
+            tuple[Callable[..., Any], tuple[Any, ...], concurrent.futures.Future[AttemptResult]]
+        ] = queue.SimpleQueue()
+
+    def submit(
+        self, fn: Callable[..., Any], args: tuple[Any, ...]
+    ) -> concurrent.futures.Future[AttemptResult]:
+        future: concurrent.futures.Future[AttemptResult] = concurrent.futures.Future()
+        with self._lock:
+            spawn = self._idle == 0
+            if not spawn:
+                self._idle -= 1
+        self._work.put((fn, args, future))
+        if spawn:
+            threading.Thread(target=self._serve, name="workflow-step", daemon=True).start()
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                fn, args, future = self._work.get(timeout=self._IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle > 0:
+                        self._idle -= 1
+                        connections.close_all()
+                        return
+                continue  # a submit counted on this thread: stay for its work
+            result = _run_body(fn, args)
+            # Nobody waits any more if the attempt timed out or the activation stopped.
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
+                future.set_result(result)
+            with self._lock:
+                self._idle += 1
+
+
+_body_threads = _BodyThreads()
+
+
 def start_body_thread(
     fn: Callable[..., Any], args: tuple[Any, ...]
 ) -> concurrent.futures.Future[AttemptResult]:
-    """A daemon thread per attempt: a timed-out body cannot hold back the activation."""
-    future: concurrent.futures.Future[AttemptResult] = concurrent.futures.Future()
-
-    def target() -> None:
-        result = _run_body(fn, args)
-        # Nobody waits any more if the attempt timed out or the activation stopped.
-        with contextlib.suppress(concurrent.futures.InvalidStateError):
-            future.set_result(result)
-
-    threading.Thread(target=target, name="workflow-step", daemon=True).start()
-    return future
+    """Run a sync step body on a worker thread: a timed-out body cannot hold back the activation."""
+    return _body_threads.submit(fn, args)
 
 
 def _timed_out(wall_started: float) -> AttemptResult:

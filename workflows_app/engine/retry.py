@@ -67,7 +67,9 @@ def resolve_config(config: Any, *, step_name: str) -> StepConfig:
     if config is None:
         config = {}
     if not isinstance(config, dict):
-        raise InvalidStepError(f"Step config for {where} must be a dict, not {type(config).__name__}")
+        raise InvalidStepError(
+            f"Step config for {where} must be a dict, not {type(config).__name__}"
+        )
     _reject_unknown(config, {"retries", "timeout"}, where)
     retries = config.get("retries") or {}
     if not isinstance(retries, dict):

@@ -138,7 +138,8 @@ def claim(instance_pk: int, *, lease_seconds: float) -> str | None:
 
 def load(instance_pk: int) -> Snapshot:
     instance = Instance.objects.select_related("workflow").get(pk=instance_pk)
-    journal = [_entry(r) for r in StepRecord.objects.filter(instance_id=instance_pk).order_by("seq")]
+    records = StepRecord.objects.filter(instance_id=instance_pk).order_by("seq")
+    journal = [_entry(r) for r in records]
     events = [
         BufferedEvent(pk=e.pk, type=e.type, payload=e.payload, created_at=e.created_at)
         for e in Event.objects.filter(instance_id=instance_pk, consumed_by__isnull=True).order_by(
@@ -165,21 +166,25 @@ def delivery_count(instance_pk: int) -> int:
 # --- Fencing ----------------------------------------------------------------
 
 
-def _fence(instance_pk: int, token: str, *, starting: bool, lease_until: dt.datetime) -> None:
+def _fence(
+    instance_pk: int, token: str, *, starting: bool, lease_until: dt.datetime, **also: Any
+) -> None:
     """Check (and extend) the lease inside the current transaction.
 
     ``starting`` marks a step boundary: new work may only start while the
     instance is running, so a requested pause takes effect here. Finishing
     work already in flight is also allowed while the pause is pending.
+    ``also`` are more instance columns to set in the same statement (one round
+    trip fewer on the hot path).
     """
     allowed = (
         [InstanceStatus.RUNNING]
         if starting
         else [InstanceStatus.RUNNING, InstanceStatus.WAITING_FOR_PAUSE]
     )
-    updated = Instance.objects.filter(
-        pk=instance_pk, lease_token=token, status__in=allowed
-    ).update(lease_expires_at=lease_until, modified_at=clock.now())
+    updated = Instance.objects.filter(pk=instance_pk, lease_token=token, status__in=allowed).update(
+        lease_expires_at=lease_until, modified_at=clock.now(), **also
+    )
     if updated:
         return
     if (
@@ -227,7 +232,13 @@ def attempt_start(
     """Record that an attempt of a step.do begins (creating the step on its first one)."""
     now = clock.now()
     with transaction.atomic():
-        _fence(instance_pk, token, starting=True, lease_until=lease_until)
+        _fence(
+            instance_pk,
+            token,
+            starting=True,
+            lease_until=lease_until,
+            **({"step_count": F("step_count") + 1} if entry is None else {}),
+        )
         if entry is None:
             record = StepRecord.objects.create(
                 instance_id=instance_pk,
@@ -240,7 +251,6 @@ def attempt_start(
                 attempt_count=1,
                 started_at=now,
             )
-            Instance.objects.filter(pk=instance_pk).update(step_count=F("step_count") + 1)
             entry = _entry(record)
         else:
             # An attempt still open here was cut short by a crash: close it as lost.
@@ -286,7 +296,8 @@ def attempt_finish(
     else:
         status = StepStatus.FAILED
     with transaction.atomic():
-        _fence(instance_pk, token, starting=False, lease_until=lease_until)
+        # Progress was made: this delivery is not a poison loop.
+        _fence(instance_pk, token, starting=False, lease_until=lease_until, delivery_count=0)
         StepAttempt.objects.filter(pk=attempt_pk).update(
             ended_at=now,
             success=succeeded,
@@ -304,8 +315,6 @@ def attempt_finish(
             wake_at=retry_at,
             ended_at=None if status == StepStatus.RETRYING else now,
         )
-        # Progress was made: this delivery is not a poison loop.
-        Instance.objects.filter(pk=instance_pk).update(delivery_count=0)
     entry.status, entry.output, entry.error, entry.wake_at = status, output, error, retry_at
 
 
@@ -351,19 +360,15 @@ def waiter_finish(
     Returns False if the event was taken by someone else meanwhile.
     """
     with transaction.atomic():
-        _fence(instance_pk, token, starting=True, lease_until=lease_until)
-        if (
-            event_pk is not None
-            and not Event.objects.filter(pk=event_pk, consumed_by__isnull=True).update(
-                consumed_by_id=entry.pk
-            )
-        ):
+        _fence(instance_pk, token, starting=True, lease_until=lease_until, delivery_count=0)
+        if event_pk is not None and not Event.objects.filter(
+            pk=event_pk, consumed_by__isnull=True
+        ).update(consumed_by_id=entry.pk):
             return False
         status = StepStatus.FAILED if error else StepStatus.SUCCEEDED
         StepRecord.objects.filter(pk=entry.pk).update(
             status=status, output=output, error=error, ended_at=clock.now()
         )
-        Instance.objects.filter(pk=instance_pk).update(delivery_count=0)
     entry.status, entry.output, entry.error = status, output, error
     return True
 
@@ -557,14 +562,13 @@ def pause_stalled(*, limit: int = DISPATCH_BATCH) -> int:
         )
         if not pks:
             return 0
-        return (
-            Instance.objects.filter(stalled, pk__in=pks, status=InstanceStatus.WAITING_FOR_PAUSE)
-            .update(
-                status=InstanceStatus.PAUSED,
-                paused_at=now,
-                wake_at=None,
-                lease_token=None,
-                lease_expires_at=None,
-                modified_at=now,
-            )
+        return Instance.objects.filter(
+            stalled, pk__in=pks, status=InstanceStatus.WAITING_FOR_PAUSE
+        ).update(
+            status=InstanceStatus.PAUSED,
+            paused_at=now,
+            wake_at=None,
+            lease_token=None,
+            lease_expires_at=None,
+            modified_at=now,
         )
