@@ -5,6 +5,7 @@ This is the only module that reads environment variables; everything else asks
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -40,6 +41,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Cloudflare's JSON envelope on the REST API's 404/405s that never reach a view.
+    "workflows_app.api.envelope.EnvelopeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -61,6 +64,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "workflows_app.views.context.console",
             ],
         },
     },
@@ -84,7 +88,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+    # A file (not memory) so worker subprocesses in the integration tests can
+    # open it; one per test process so concurrent runs never share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get(
+            "TEST_SQLITE_PATH",
+            os.path.join(tempfile.gettempdir(), f"workflows-test-{os.getpid()}.sqlite3"),
+        )
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -102,6 +113,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- Workflows engine -------------------------------------------------------
 # Dotted module paths whose WorkflowEntrypoint subclasses are registered, in
@@ -147,16 +160,18 @@ MAILERS = {
 # CELERY_BROKER_URL=redis://127.0.0.1:6379/0 switches to Redis.
 CELERY_BROKER_DIR = Path(os.environ.get("CELERY_BROKER_DIR", BASE_DIR / "var" / "broker"))
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
-# A step's timeout is enforced by the engine; the Celery hard limit only
-# backstops a worker wedged in a blocking C call. One activation can run
-# several steps in a row, so it is the longest step timeout expected in this
-# deployment (Cloudflare's default step timeout is 10 minutes), plus the
-# engine's 30 s lease grace, plus margin.
+# A step's timeout is enforced by the engine (and a dead worker's lease, renewed
+# by a heartbeat while a body runs, expires within WORKFLOWS_LEASE_SECONDS); the
+# Celery hard limit only backstops a pool child wedged in a blocking C call.
+# It is the longest step timeout expected in this deployment (Cloudflare's
+# default step timeout is 10 minutes) plus margin. One activation may run
+# several steps in a row: a task killed by this limit loses only its current
+# attempt, which the scheduler re-dispatches once the lease expires.
 WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS = int(
     os.environ.get("WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS", "600")
 )
 CELERY_TASK_TIME_LIMIT = int(
-    os.environ.get("CELERY_TASK_TIME_LIMIT", str(WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS + 30 + 30))
+    os.environ.get("CELERY_TASK_TIME_LIMIT", str(WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS + 60))
 )
 # No soft limit: SoftTimeLimitExceeded would surface inside replay as a workflow
 # error. Timeouts are the engine's job; expiry of the lease covers the rest.
@@ -177,9 +192,22 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.05,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        "socket_connect_timeout": 2,
+    }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker outage must not stall the request that rings the doorbell: publishing
+# gives up within about a second (the committed row is the outbox; the
+# scheduler re-sends it).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_TASK_ACKS_LATE = True
 # Requeue when the pool child dies (kill -9, OOM); poison loops are bounded by
 # Instance.delivery_count / WORKFLOWS_MAX_DELIVERIES, not by the broker.
@@ -206,6 +234,7 @@ CELERY_TIMEZONE = "UTC"
 # flushed broker).
 WORKFLOWS_REDISPATCH_SECONDS = float(os.environ.get("WORKFLOWS_REDISPATCH_SECONDS", "10"))
 # The scheduler's longest sleep between two looks at the due query.
-WORKFLOWS_SCHEDULER_POLL_SECONDS = float(
-    os.environ.get("WORKFLOWS_SCHEDULER_POLL_SECONDS", "0.2")
-)
+WORKFLOWS_SCHEDULER_POLL_SECONDS = float(os.environ.get("WORKFLOWS_SCHEDULER_POLL_SECONDS", "0.2"))
+
+# How often the console refreshes a live instance page.
+CONSOLE_POLL_SECONDS = int(os.environ.get("CONSOLE_POLL_SECONDS", "5"))

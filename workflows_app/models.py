@@ -260,3 +260,46 @@ class ExampleOrder(models.Model):
 
     def __str__(self) -> str:
         return f"order {self.order_id} ({self.status})"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the REST API, scoped to one account.
+
+    Only the SHA-256 of the secret is stored: the secret is shown once, at
+    creation. ``prefix`` (the secret's first characters) identifies a token in
+    lists and audit entries without revealing it.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=200)
+    token_hash = models.CharField(max_length=64, unique=True)  # sha256 hex of the secret
+    prefix = models.CharField(max_length=16)
+    read_only = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name}, account {self.account_id})"
+
+
+class Decision(models.Model):
+    """A human's answer to a pending wait_for_event (the approvals inbox).
+
+    One per waiting step: the unique step makes the first decision win even
+    when two people click at the same moment.
+    """
+
+    class Outcome(models.TextChoices):
+        APPROVE = "approve"  # the waited event is sent with decision "approve"
+        REJECT = "reject"  # the waited event is sent with decision "reject"
+
+    step = models.OneToOneField(StepRecord, on_delete=models.CASCADE, related_name="decision")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    comment = models.TextField(blank=True, default="")
+    decided_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.outcome} by {self.decided_by} on {self.step}"

@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
+import datetime as dt
 from typing import Any
 
-from workflows_app.engine.errors import InstanceNotFoundError, WorkflowNotFoundError
+from django.db.models import Count, Max, Q, QuerySet
+
+from workflows_app.engine import clock
+from workflows_app.engine.errors import (
+    InstanceNotFoundError,
+    InvalidInputError,
+    WorkflowNotFoundError,
+)
 from workflows_app.engine.serialization import public_error
-from workflows_app.models import Account, Instance, StepRecord, Workflow
+from workflows_app.models import (
+    Account,
+    ApiToken,
+    Instance,
+    InstanceStatus,
+    StepRecord,
+    Workflow,
+)
+
+
+class StepNotFoundError(InstanceNotFoundError):
+    """No journal entry with that type, name and count (a 404 like a missing instance)."""
+
+    code = "step.not_found"
 
 
 def workflow_get(*, account: Account, name: str) -> Workflow:
@@ -81,3 +105,215 @@ def instance_status(*, instance: Instance, with_steps: bool = True) -> dict[str,
     if with_steps:
         view["steps"] = instance_steps(instance=instance)
     return view
+
+
+# --- accounts and tokens (the REST API's and CLI's security lookups) ---------------
+
+
+class TokenRejectedError(Exception):
+    """The bearer token is unknown, revoked or expired (the message says which)."""
+
+
+def account_get(*, account_id: str) -> Account | None:
+    return Account.objects.filter(pk=account_id).first()
+
+
+def token_authenticate(*, secret: str) -> ApiToken:
+    """The live token whose secret this is; TokenRejectedError otherwise.
+
+    Lookup is by the SHA-256 of the secret, so the secret itself is never
+    compared or stored.
+    """
+    from workflows_app.services import token_hash
+
+    token = ApiToken.objects.select_related("account").filter(token_hash=token_hash(secret)).first()
+    if token is None:
+        raise TokenRejectedError("Invalid API token")
+    if token.revoked_at is not None:
+        raise TokenRejectedError("This API token has been revoked")
+    if token.expires_at is not None and token.expires_at <= clock.now():
+        raise TokenRejectedError("This API token has expired")
+    return token
+
+
+def token_list(*, account: Account) -> list[ApiToken]:
+    return list(ApiToken.objects.filter(account=account).order_by("created_at", "pk"))
+
+
+def token_get(*, account: Account, prefix_or_id: str) -> ApiToken:
+    """A token of ``account`` by its display prefix or its numeric id."""
+    tokens = ApiToken.objects.filter(account=account)
+    token = (
+        tokens.filter(pk=int(prefix_or_id)).first()
+        if prefix_or_id.isdigit()
+        else tokens.filter(prefix=prefix_or_id).first()
+    )
+    if token is None:
+        raise InvalidInputError(f"No token {prefix_or_id!r} in account {account.pk}")
+    return token
+
+
+# --- workflows with their instance counts --------------------------------------------
+
+
+def workflow_list(
+    *, account: Account, search: str | None = None, name: str | None = None
+) -> QuerySet[Workflow]:
+    """Enabled workflows annotated with per-status counts and the last trigger time.
+
+    One query: every count is a filtered aggregate over the same join.
+    """
+    counts = {
+        f"count_{status.value}": Count("instances", filter=Q(instances__status=status.value))
+        for status in InstanceStatus
+    }
+    workflows = Workflow.objects.filter(account=account)
+    if search:
+        workflows = workflows.filter(name__icontains=search)
+    if name is not None:
+        workflows = workflows.filter(name=name)
+    return workflows.annotate(triggered_on=Max("instances__created_at"), **counts).order_by("name")
+
+
+def workflow_instance_counts(workflow: Workflow) -> dict[str, int]:
+    """The counts annotated by workflow_list, by status value."""
+    return {
+        status.value: getattr(workflow, f"count_{status.value}", 0) for status in InstanceStatus
+    }
+
+
+def workflow_get_with_counts(*, account: Account, name: str) -> Workflow:
+    workflow = workflow_list(account=account, name=name).first()
+    if workflow is None:
+        raise WorkflowNotFoundError(f"Workflow {name!r} not found")
+    return workflow
+
+
+# --- instance lists ---------------------------------------------------------------
+
+
+def parse_time_bound(value: str, *, what: str, end: bool) -> dt.datetime:
+    """An ISO 8601 instant (naive = UTC); a bare date covers that whole UTC day."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            moment = dt.datetime.combine(day, dt.time.max if end else dt.time.min)
+        else:
+            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(
+            f"{what} {value[:40]!r} is not an ISO 8601 date or date-time "
+            "(e.g. 2026-01-31 or 2026-01-31T12:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment
+
+
+def _encode_cursor(instance: Instance) -> str:
+    raw = f"{instance.created_at.isoformat()}|{instance.pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, pk = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
+        moment = dt.datetime.fromisoformat(created)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment, int(pk)
+    except (ValueError, UnicodeError, binascii.Error):
+        raise InvalidInputError(f"Invalid cursor {cursor[:40]!r}") from None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InstancePage:
+    instances: list[Instance]
+    page: int | None
+    per_page: int
+    total_count: int | None
+    next_cursor: str | None
+
+
+def instance_list(
+    *,
+    workflow: Workflow,
+    status: str | None = None,
+    date_start: dt.datetime | None = None,
+    date_end: dt.datetime | None = None,
+    page: int = 1,
+    per_page: int = 50,
+    cursor: str | None = None,
+    direction: str = "desc",
+) -> InstancePage:
+    """Instances newest first (``direction="asc"``: oldest first), by page or by cursor.
+
+    With a cursor the page continues after the cursor's instance and no total
+    is counted; without one, ``page`` is 1-based and the total is counted.
+    """
+    # "rollingBack" is a Cloudflare status this engine never enters: it matches nothing.
+    if status is not None and status not in [*InstanceStatus.values, "rollingBack"]:
+        raise InvalidInputError(f"Unknown status {status!r}: use one of {InstanceStatus.values}")
+    if direction not in ("asc", "desc"):
+        raise InvalidInputError('direction must be "asc" or "desc"')
+    if page < 1 or not 1 <= per_page <= 100:
+        raise InvalidInputError("page must be >= 1 and per_page between 1 and 100")
+    instances = Instance.objects.filter(workflow=workflow)
+    if status is not None:
+        instances = instances.filter(status=status)
+    if date_start is not None:
+        instances = instances.filter(created_at__gte=date_start)
+    if date_end is not None:
+        instances = instances.filter(created_at__lte=date_end)
+    order = ("created_at", "pk") if direction == "asc" else ("-created_at", "-pk")
+    total_count: int | None = None
+    if cursor is not None:
+        moment, pk = _decode_cursor(cursor)
+        if direction == "asc":
+            after = Q(created_at__gt=moment) | Q(created_at=moment, pk__gt=pk)
+        else:
+            after = Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=pk)
+        rows = list(instances.filter(after).order_by(*order)[: per_page + 1])
+        page_number: int | None = None
+    else:
+        total_count = instances.count()
+        offset = (page - 1) * per_page
+        rows = list(instances.order_by(*order)[offset : offset + per_page + 1])
+        page_number = page
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    return InstancePage(
+        instances=rows,
+        page=page_number,
+        per_page=per_page,
+        total_count=total_count,
+        next_cursor=_encode_cursor(rows[-1]) if more and rows else None,
+    )
+
+
+def instance_latest(*, workflow: Workflow) -> Instance:
+    """The most recently created instance (wrangler's ``latest``)."""
+    instance = (
+        Instance.objects.select_related("workflow")
+        .filter(workflow=workflow)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if instance is None:
+        raise InstanceNotFoundError(f"Workflow {workflow.name!r} has no instances")
+    return instance
+
+
+def step_record_get(*, instance: Instance, step_type: str, name: str, count: int) -> StepRecord:
+    record = (
+        StepRecord.objects.filter(instance=instance, type=step_type, name=name, count=count)
+        .prefetch_related("attempts")
+        .first()
+    )
+    if record is None:
+        raise StepNotFoundError(
+            f'Step "{name}-{count}" not found in instance {instance.instance_id!r}'
+        )
+    return record

@@ -7,7 +7,11 @@ The REST API, the console, the CLI and the Python binding all call these.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import hashlib
 import re
+import secrets
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -34,10 +38,12 @@ from workflows_app.engine.serialization import (
 from workflows_app.models import (
     TERMINAL_STATUSES,
     Account,
+    ApiToken,
     AuditEntry,
     Event,
     Instance,
     InstanceStatus,
+    Membership,
     StepRecord,
     StepStatus,
     StepType,
@@ -59,7 +65,7 @@ def validate_instance_id(instance_id: Any) -> str:
     if (
         not isinstance(instance_id, str)
         or not 1 <= len(instance_id) <= MAX_INSTANCE_ID
-        or not INSTANCE_ID_RE.match(instance_id)
+        or not INSTANCE_ID_RE.fullmatch(instance_id)
     ):
         raise InvalidInputError(
             f"Instance id {instance_id!r} is invalid: it must match "
@@ -444,3 +450,189 @@ def event_send(
         if wake:
             dispatch_on_commit([locked.pk])
     return event
+
+
+# --- workflows (removal) ------------------------------------------------------------
+
+
+def workflow_delete(*, workflow: Workflow, actor: str | None = None) -> None:
+    """Remove a workflow from its account, with every instance and their state.
+
+    The registered code is untouched: enabling it again starts from nothing.
+    """
+    with transaction.atomic():
+        if actor is not None:
+            AuditEntry.objects.create(
+                account_id=workflow.account_id,
+                actor=actor,
+                action="workflow_delete",
+                workflow_name=workflow.name,
+            )
+        workflow.delete()
+
+
+# --- accounts, members and API tokens ----------------------------------------------
+
+TOKEN_PREFIX = "wfd_"
+# The part of the secret kept in clear for display ("wfd_" + 8 characters).
+TOKEN_DISPLAY_CHARS = 12
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CreatedToken:
+    """A new token and its secret; the secret exists nowhere else after this."""
+
+    token: ApiToken
+    secret: str
+
+
+def token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def account_create(*, name: str) -> Account:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise InvalidInputError("An account name must be 1-200 characters")
+    return Account.objects.create(name=name)
+
+
+def membership_set(*, account: Account, user: Any, role: str) -> Membership:
+    """Give ``user`` a role in ``account`` (creating or changing the membership)."""
+    if role not in Membership.Role.values:
+        raise InvalidInputError(f"Unknown role {role!r}: use one of {Membership.Role.values}")
+    membership, _ = Membership.objects.update_or_create(
+        account=account, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+def token_create(
+    *,
+    account: Account,
+    name: str,
+    read_only: bool = False,
+    expires_at: datetime.datetime | None = None,
+) -> CreatedToken:
+    """Mint a token: 256 random bits, stored only as their SHA-256."""
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise InvalidInputError("A token name must be 1-200 characters")
+    if expires_at is not None and expires_at <= clock.now():
+        raise InvalidInputError("A token cannot expire in the past")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        account=account,
+        name=name,
+        token_hash=token_hash(secret),
+        prefix=secret[:TOKEN_DISPLAY_CHARS],
+        read_only=read_only,
+        expires_at=expires_at,
+    )
+    return CreatedToken(token=token, secret=secret)
+
+
+def token_revoke(*, token: ApiToken) -> ApiToken:
+    """Revoke for good (idempotent: the first revocation time is kept)."""
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=clock.now())
+    token.refresh_from_db(fields=["revoked_at"])
+    return token
+
+
+# Record use at most this often, so reads do not each cost a write.
+TOKEN_TOUCH_SECONDS = 60
+
+
+def token_touch(*, token: ApiToken) -> None:
+    now = clock.now()
+    stale = now - datetime.timedelta(seconds=TOKEN_TOUCH_SECONDS)
+    ApiToken.objects.filter(pk=token.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)
+    ).update(last_used_at=now)
+
+
+# --- human decisions (the approvals inbox) -----------------------------------------
+
+
+class AlreadyDecidedError(InvalidTransitionError):
+    """Someone answered this prompt first; ``decision`` says who and what."""
+
+    code = "approval.already_decided"
+
+    def __init__(self, decision: Any) -> None:
+        super().__init__(
+            f"Already {decision.outcome.rstrip('e')}ed by {decision.decided_by} "
+            f"at {decision.created_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        self.decision = decision
+
+
+def approval_decide(*, step: StepRecord, outcome: str, comment: str, by: str) -> Any:
+    """Answer a pending wait_for_event; the first decision wins.
+
+    Sends an event of the waited type with payload
+    ``{"decision": "approve"|"reject", "comment", "by"}``.
+    """
+    from workflows_app.models import Decision
+
+    if outcome not in Decision.Outcome.values:
+        raise InvalidInputError(f"A decision is one of {', '.join(Decision.Outcome.values)}")
+    with transaction.atomic():
+        locked = (
+            StepRecord.objects.select_for_update(of=("self",))
+            .select_related("instance__workflow")
+            .get(pk=step.pk)
+        )
+        existing = Decision.objects.filter(step=locked).first()
+        if existing is not None:
+            raise AlreadyDecidedError(existing)
+        if locked.type != StepType.WAIT_FOR_EVENT or locked.status != StepStatus.WAITING:
+            raise InvalidTransitionError("This step is no longer waiting for an answer")
+        try:
+            with transaction.atomic():
+                decision = Decision.objects.create(
+                    step=locked, outcome=outcome, comment=comment, decided_by=by
+                )
+        except IntegrityError:  # a concurrent decision committed between our checks
+            raise AlreadyDecidedError(Decision.objects.get(step=locked)) from None
+        event_send(
+            instance=locked.instance,
+            event_type=(locked.detail or {})["type"],
+            payload={"decision": outcome, "comment": comment, "by": by},
+            actor=f"user:{by}",
+            reason=comment,
+        )
+    return decision
+
+
+# --- bulk actions (the console's instance list) -------------------------------------
+
+BULK_LIMIT = 1000
+
+
+def instances_bulk_action(
+    *, instances: Sequence[Instance], action: str, actor: str, reason: str
+) -> tuple[int, list[str]]:
+    """Apply one lifecycle action to many instances; each succeeds or fails on its own.
+
+    Returns how many succeeded and a message per failure.
+    """
+    actions = {
+        "pause": instance_pause,
+        "resume": instance_resume,
+        "terminate": instance_terminate,
+        "restart": instance_restart,
+    }
+    if action not in actions:
+        raise InvalidInputError(f"Bulk action must be one of {', '.join(actions)}")
+    if len(instances) > BULK_LIMIT:
+        raise InvalidInputError(f"A bulk action covers at most {BULK_LIMIT} instances")
+    done, failures = 0, []
+    for instance in instances:
+        try:
+            actions[action](instance=instance, actor=actor, reason=reason)
+        except InvalidTransitionError as exc:
+            failures.append(f"{instance.instance_id}: {exc}")
+        else:
+            done += 1
+    return done, failures

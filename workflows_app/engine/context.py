@@ -59,7 +59,7 @@ def validate_event_type(event_type: Any) -> str:
     if (
         not isinstance(event_type, str)
         or len(event_type) > MAX_EVENT_TYPE
-        or not EVENT_TYPE_RE.match(event_type)
+        or not EVENT_TYPE_RE.fullmatch(event_type)
     ):
         raise InvalidStepError(
             f"Event type {event_type!r} is invalid: it must match "

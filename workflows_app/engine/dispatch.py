@@ -8,6 +8,7 @@ outbox, and the scheduler's due query covers a crash between commit and send.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import threading
@@ -42,6 +43,13 @@ class InlineDispatcher:
         if queue is not None:
             queue.extend(instance_pks)
             return
+        if _has_running_loop():
+            # An async caller (an async view, a notebook, Playwright's sync API):
+            # activations need a thread without an event loop of its own.
+            worker = threading.Thread(target=self.dispatch, args=(list(instance_pks),))
+            worker.start()
+            worker.join()
+            return
         queue = self._local.queue = deque(instance_pks)
         try:
             while queue:
@@ -52,6 +60,14 @@ class InlineDispatcher:
                     logger.exception("advancing instance %s failed", pk)
         finally:
             self._local.queue = None
+
+
+def _has_running_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 @functools.cache

@@ -43,7 +43,7 @@ def _discover() -> dict[str, type[WorkflowEntrypoint]]:
             ):
                 continue
             name = value.name
-            if len(name) > MAX_WORKFLOW_NAME or not WORKFLOW_NAME_RE.match(name):
+            if len(name) > MAX_WORKFLOW_NAME or not WORKFLOW_NAME_RE.fullmatch(name):
                 raise ImproperlyConfigured(
                     f"Workflow {value.__qualname__} has an invalid name {name!r}: use "
                     f"kebab-case (lowercase letters, digits, hyphens), at most "

@@ -1,6 +1,7 @@
 """Step configuration: strict validation, Cloudflare's defaults, and retry delays."""
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
 from django.conf import settings
@@ -52,6 +53,14 @@ class StepConfig:
         }
 
 
+def _storable(duration: Any) -> Any:
+    """The config is persisted as JSON: a timedelta is stored as milliseconds."""
+    if isinstance(duration, dt.timedelta):
+        ms = to_ms(duration)
+        return int(ms) if ms.is_integer() else ms
+    return duration
+
+
 def _reject_unknown(given: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(given) - allowed)
     if unknown:
@@ -94,7 +103,8 @@ def resolve_config(config: Any, *, step_name: str) -> StepConfig:
     if to_ms(timeout, what=f"Step config for {where}: timeout") == 0:
         raise InvalidStepError(f"Step config for {where}: timeout must be greater than 0")
     return StepConfig(
-        retries=RetryPolicy(limit=limit, delay=delay, backoff=backoff), timeout=timeout
+        retries=RetryPolicy(limit=limit, delay=_storable(delay), backoff=backoff),
+        timeout=_storable(timeout),
     )
 
 

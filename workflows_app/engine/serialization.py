@@ -3,12 +3,16 @@
 import builtins
 import importlib
 import json
+import re
 import traceback
 from typing import Any
 
 from .errors import StepError, WorkflowError
 
 MAX_VALUE_BYTES = 1024 * 1024  # 1 MiB, Cloudflare's limit for outputs, params and payloads
+# json.dumps writes a NUL character as the escape \u0000 (which PostgreSQL's jsonb
+# rejects); an escaped backslash before "u0000" (an even run of backslashes) is not one.
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class NotPersistableError(ValueError):
@@ -21,7 +25,7 @@ def encoded_size(value: Any) -> int:
         text = json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise NotPersistableError(f"it is not JSON-serialisable ({exc})") from exc
-    if "\x00" in text:
+    if _ESCAPED_NUL.search(text):
         raise NotPersistableError("it contains a NUL character, which cannot be stored")
     try:
         return len(text.encode("utf-8"))

@@ -1,0 +1,264 @@
+"""Benchmark the distributed engine: PostgreSQL + Redis + real worker processes.
+
+Run from the repository root (``make bench`` calls this):
+
+    .venv/bin/python bench/run.py [--samples 50] [--throughput 500]
+
+It recreates a dedicated database (``--database-url``, default ``wf_bench`` on
+the local PostgreSQL), uses a dedicated Redis database (``--broker-url``,
+default db 12), starts one ``workflows_worker`` (prefork, 2 processes) and one
+``workflows_scheduler``, and prints a table. Latencies come from the engine's
+own timestamps in the database, so the script's polling does not inflate them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = [
+    "bench-one-step",
+    "bench-ten-steps",
+    "bench-waits-for-event",
+    "bench-sleeps-one-second",
+]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/wf_bench")
+    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--samples", type=int, default=50, help="samples per latency metric")
+    parser.add_argument("--throughput", type=int, default=500, help="1-step instances to drain")
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    parser.add_argument("--logs", default=str(ROOT / "bench" / "results"))
+    return parser.parse_args()
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+@contextlib.contextmanager
+def processes(args: argparse.Namespace) -> Iterator[None]:
+    logs = Path(args.logs)
+    logs.mkdir(parents=True, exist_ok=True)
+    started: list[subprocess.Popen[bytes]] = []
+    commands = {
+        "worker": ["workflows_worker", "--concurrency", str(args.concurrency)],
+        "scheduler": ["workflows_scheduler"],
+    }
+    try:
+        for name, command in commands.items():
+            with open(logs / f"{name}.log", "wb") as out:
+                started.append(
+                    subprocess.Popen(
+                        [sys.executable, "manage.py", *command],
+                        cwd=ROOT,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        deadline = time.monotonic() + 60
+        while "ready." not in (logs / "worker.log").read_text(errors="replace"):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the worker did not start; see {logs / 'worker.log'}")
+            time.sleep(0.1)
+        yield
+    finally:
+        for process in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in started:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_until(
+    predicate: Callable[[], bool], *, timeout: float = 120, interval: float = 0.005
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out: is the worker running? see bench/results/*.log")
+        time.sleep(interval)
+
+
+def ms(delta: Any) -> float:
+    return delta.total_seconds() * 1000
+
+
+def summary(name: str, values: list[float], note: str = "") -> dict[str, Any]:
+    ordered = sorted(values)
+    return {
+        "metric": name,
+        "n": len(values),
+        "p50": statistics.median(ordered),
+        "p95": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))],
+        "max": ordered[-1],
+        "note": note,
+    }
+
+
+def bench_insert_floor(url: str, samples: int) -> dict[str, Any]:
+    import psycopg
+
+    timings = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, v int)")
+        for index in range(samples * 4):
+            started = time.perf_counter()
+            conn.execute("INSERT INTO bench_floor (v) VALUES (%s)", [index])
+            timings.append((time.perf_counter() - started) * 1000)
+    return summary("INSERT ... COMMIT floor", timings, "one autocommit INSERT, psycopg")
+
+
+def main() -> None:
+    args = parse_args()
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "project.settings",
+            "DATABASE_URL": args.database_url,
+            "CELERY_BROKER_URL": args.broker_url,
+            "WORKFLOWS_DISPATCHER": "workflows_app.celery_dispatch.CeleryDispatcher",
+            "WORKFLOW_MODULES": "bench.workflows",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    sys.path.insert(0, str(ROOT))
+    recreate_database(args.database_url)
+
+    import django
+    import redis
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    redis.Redis.from_url(args.broker_url).flushdb()
+
+    from workflows_app import services
+    from workflows_app.models import Account, Event, Instance, StepRecord
+
+    account = Account.objects.create(name="bench")
+    workflows = {n: services.workflow_enable(account=account, name=n) for n in WORKFLOWS}
+
+    def run_one(workflow: str) -> Instance:
+        instance = services.instance_create(workflow=workflows[workflow])
+        wait_until(lambda: Instance.objects.filter(pk=instance.pk, status="complete").exists())
+        return Instance.objects.get(pk=instance.pk)
+
+    rows = [bench_insert_floor(args.database_url, args.samples)]
+    with processes(args):
+        for _ in range(5):  # warm up the pool processes' connections
+            run_one("bench-one-step")
+
+        one = [run_one("bench-one-step") for _ in range(args.samples)]
+        rows.append(
+            summary(
+                "1-step create -> complete",
+                [ms(i.ended_at - i.created_at) for i in one],
+                "created_at to ended_at, sequential",
+            )
+        )
+        ten = [run_one("bench-ten-steps") for _ in range(max(args.samples // 5, 5))]
+        rows.append(
+            summary(
+                "10-step instance, per step",
+                [ms(i.ended_at - i.started_at) / 10 for i in ten],
+                "(ended_at - started_at) / 10, no-op bodies",
+            )
+        )
+
+        resume = []
+        for _ in range(args.samples):
+            instance = services.instance_create(workflow=workflows["bench-waits-for-event"])
+            wait_until(
+                lambda pk=instance.pk: (
+                    StepRecord.objects.filter(instance_id=pk, name="go").exists()
+                    and Instance.objects.filter(pk=pk, status="waiting").exists()
+                )
+            )
+            event = services.event_send(instance=instance, event_type="go", payload=1)
+            wait_until(
+                lambda pk=instance.pk: Instance.objects.filter(pk=pk, status="complete").exists()
+            )
+            step = StepRecord.objects.get(instance_id=instance.pk, name="go")
+            resume.append(ms(step.ended_at - Event.objects.get(pk=event.pk).created_at))
+        rows.append(summary("send_event -> resume", resume, "event row to wait step ended"))
+
+        sleepers = services.instance_create_batch(
+            workflow=workflows["bench-sleeps-one-second"],
+            items=[{} for _ in range(min(args.samples, 100))],
+        )
+        pks = [s.pk for s in sleepers]
+        wait_until(
+            lambda: Instance.objects.filter(pk__in=pks, status="complete").count() == len(pks),
+            interval=0.05,
+        )
+        naps = StepRecord.objects.filter(instance_id__in=pks, name="nap")
+        rows.append(
+            summary(
+                "1 s sleep lateness",
+                [ms(n.ended_at - n.wake_at) for n in naps],
+                f"{len(pks)} sleeping at once; woke minus wake_at",
+            )
+        )
+
+        started = time.perf_counter()
+        created: list[int] = []
+        for offset in range(0, args.throughput, 100):
+            batch = services.instance_create_batch(
+                workflow=workflows["bench-one-step"],
+                items=[{} for _ in range(min(100, args.throughput - offset))],
+            )
+            created += [i.pk for i in batch]
+        wait_until(
+            lambda: (
+                Instance.objects.filter(pk__in=created, status="complete").count() == len(created)
+            ),
+            timeout=600,
+            interval=0.1,
+        )
+        elapsed = time.perf_counter() - started
+
+    print()
+    print(
+        f"PostgreSQL + Redis, 1 worker x {args.concurrency} prefork processes + 1 scheduler, "
+        f"{os.cpu_count()} CPUs"
+    )
+    header = f"{'metric':32} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}  note"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(
+            f"{row['metric']:32} {row['n']:>5} {row['p50']:>9.1f} {row['p95']:>9.1f} "
+            f"{row['max']:>9.1f}  {row['note']}"
+        )
+    print(
+        f"{'throughput, 1-step instances':32} {len(created):>5} "
+        f"{len(created) / elapsed:>9.1f} instances/s (create in batches of 100 -> all complete)"
+    )
+
+
+if __name__ == "__main__":
+    main()

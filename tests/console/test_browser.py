@@ -1,0 +1,190 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright.
+
+Screenshots of the main pages land in docs/screenshots/ (used by the README).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.console import workflows as console_workflows
+from tests.console.conftest import PASSWORD
+from workflows_app.models import Instance
+from workflows_app.sdk import get_workflow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason="Debian's chromium is not installed (.ci/run installs it)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the
+    # tests make between browser steps are still plain sync code (Django's
+    # documented escape hatch for exactly this case).
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture
+def page(browser, live_server, account, member):
+    """A signed-in page for an operator-and-approver (an admin of the test account)."""
+    member("ada", "admin")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+    page = context.new_page()
+    page.goto("/")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Instances by workflow")).to_be_visible()
+    yield page
+    context.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _review(account, id_):
+    return get_workflow("code-review", account=account).create(
+        id=id_, params={"repo": "acme/api", "number": 7, "title": "Fix", "author": "bob"}
+    )
+
+
+def test_sign_in_and_filter_the_list_keeps_filters_in_the_url(page, account):
+    _review(account, "pr-open")
+    _review(account, "pr-dead").terminate()
+    _shot(page, "overview")
+
+    page.get_by_role("link", name="Instances").first.click()
+    page.get_by_label("terminated").check()
+
+    expect(page).to_have_url(
+        f"/a/{account.pk}/instances/?workflow=&status=terminated&created_from=&created_to=&q="
+    )
+    expect(page.locator("table.instances")).to_contain_text("pr-dead")
+    expect(page.locator("table.instances")).not_to_contain_text("pr-open")
+    page.reload()  # a pushed URL renders the same result on a hard refresh
+    expect(page.locator("table.instances")).not_to_contain_text("pr-open")
+    _shot(page, "instances")
+
+
+def test_running_instance_page_shows_the_step_complete_without_reloading(page, account):
+    runner = threading.Thread(
+        target=get_workflow("console-gated", account=account).create, kwargs={"id": "live-one"}
+    )
+    runner.start()
+    page.goto(f"/a/{account.pk}/workflows/console-gated/instances/live-one/")
+    expect(page.locator("#instance-status")).to_contain_text("running")
+    page.evaluate("window.notReloaded = true")
+    page.locator("#step-details-do-prepare-1 summary").click()  # an expanded row stays open
+
+    console_workflows.gate.set()
+    runner.join(timeout=10)
+
+    expect(page.locator("#instance-status")).to_contain_text("complete", timeout=10_000)
+    assert page.evaluate("window.notReloaded") is True
+    expect(page.locator("#step-details-do-prepare-1")).to_have_attribute("open", "")
+    expect(page.locator("#announcer")).to_have_text("Instance is now complete")
+
+
+def test_approve_a_pending_prompt_and_watch_the_instance_complete(page, account):
+    instance = _review(account, "pr-7")
+
+    page.get_by_role("link", name="Approvals").click()
+    _shot(page, "approvals")
+    prompt = page.locator("li.prompt", has_text="pr-7").filter(has_text="review-decision")
+    prompt.get_by_label("Comment (optional)").fill("ship it")
+    prompt.get_by_role("button", name="Approve").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Approved code-review/pr-7")
+    page.goto(f"/a/{account.pk}/workflows/code-review/instances/pr-7/")
+    expect(page.locator("#instance-status")).to_contain_text("complete")
+    _shot(page, "instance-detail")
+    assert instance.status()["output"]["by"] == "ada"
+
+
+def test_bulk_terminate_selected_rows(page, account):
+    for n in range(3):
+        _review(account, f"pr-{n}")
+    page.goto(f"/a/{account.pk}/instances/")
+
+    page.get_by_label("Select instance pr-0").check()
+    page.get_by_label("Select instance pr-2").check()
+    page.get_by_text("Bulk action…").click()
+    page.locator("#bulk-action").select_option("terminate")
+    page.get_by_label("Reason").fill("spam")
+    page.get_by_label("I confirm this bulk action").check()
+    page.get_by_role("button", name="Apply", exact=True).click()
+
+    expect(page.get_by_role("status")).to_contain_text("Terminate: 2 instance(s)")
+    assert dict(Instance.objects.values_list("instance_id", "status")) == {
+        "pr-0": "terminated",
+        "pr-1": "waiting",
+        "pr-2": "terminated",
+    }
+
+
+def test_keyboard_path_through_the_approvals_inbox(page, account):
+    _review(account, "pr-kb")
+    page.goto(f"/a/{account.pk}/approvals/")
+    comment = page.locator("li.prompt", has_text="review-decision").get_by_label(
+        "Comment (optional)"
+    )
+
+    comment.focus()
+    page.keyboard.type("rejected from the keyboard")
+    page.keyboard.press("Tab")  # Approve
+    page.keyboard.press("Tab")  # Reject
+    expect(page.locator(":focus")).to_have_text("Reject")
+    page.keyboard.press("Enter")
+
+    expect(page.get_by_role("status")).to_contain_text("Rejected code-review/pr-kb")
+    expect(page.locator("li.prompt", has_text="review-decision")).to_have_count(0)
+
+
+def test_hostile_output_is_inert_in_the_browser(page, account):
+    get_workflow("console-hostile", account=account).create(id="evil")
+
+    page.goto(f"/a/{account.pk}/workflows/console-hostile/instances/evil/")
+    page.locator("li.step summary").first.click()
+
+    expect(page.locator("#live")).to_contain_text("<script>window.pwned = true</script>")
+    assert page.evaluate("window.pwned === undefined") is True
+
+
+def test_actions_work_with_javascript_off(browser, live_server, account, member):
+    member("otto", "operator")
+    _review(account, "pr-nojs")
+    context = browser.new_context(java_script_enabled=False, base_url=live_server.url)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("otto")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    page.goto(f"/a/{account.pk}/workflows/code-review/instances/pr-nojs/")
+    page.get_by_text("Pause…").click()
+    page.get_by_label("Reason", exact=True).first.fill("investigating")
+    page.get_by_role("button", name="Confirm pause").click()
+
+    expect(page.locator("#instance-status")).to_contain_text("paused")
+    context.close()

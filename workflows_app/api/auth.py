@@ -1,0 +1,94 @@
+"""Bearer-token authentication, and the access_* helpers every view goes through.
+
+Security lookups are funnelled here (Zulip's pattern): a view never fetches an
+account, workflow or instance by itself. A token only ever sees its own
+account; asking for another account's objects gets exactly the answer a
+missing object gets, so ids of other tenants cannot be probed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.http import HttpRequest
+from ninja.security import HttpBearer
+
+from workflows_app import selectors, services
+from workflows_app.engine.registry import MAX_WORKFLOW_NAME, WORKFLOW_NAME_RE
+from workflows_app.models import Account, ApiToken, Instance, Workflow
+
+from .errors import AUTH_ERROR, ApiError, account_not_found, not_authenticated
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_ACCOUNT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+class BearerAuth(HttpBearer):
+    """``Authorization: Bearer <token>``; the token's row becomes ``request.auth``."""
+
+    def __call__(self, request: HttpRequest) -> ApiToken:
+        header = request.headers.get("Authorization")
+        if not header:
+            raise not_authenticated(
+                "Missing Authorization header: send 'Authorization: Bearer <token>'"
+            )
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise not_authenticated("Malformed Authorization header: expected 'Bearer <token>'")
+        return self.authenticate(request, secret.strip())
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken:
+        if len(token) > 200 or not token.isascii():
+            raise not_authenticated("Invalid API token")
+        try:
+            api_token = selectors.token_authenticate(secret=token)
+        except selectors.TokenRejectedError as exc:
+            raise not_authenticated(str(exc)) from None
+        services.token_touch(token=api_token)
+        return api_token
+
+
+def request_token(request: HttpRequest) -> ApiToken:
+    token: Any = getattr(request, "auth", None)
+    if not isinstance(token, ApiToken):  # every route is authenticated; belt and braces
+        raise not_authenticated("Not authenticated")
+    return token
+
+
+def actor(request: HttpRequest) -> str:
+    return f"token:{request_token(request).prefix}"
+
+
+def access_account(request: HttpRequest, account_id: str) -> Account:
+    """The token's account if it is ``account_id``; a 404 otherwise (also for writes)."""
+    token = request_token(request)
+    if not _ACCOUNT_ID_RE.match(account_id) or token.account_id != account_id:
+        raise account_not_found(account_id)
+    if token.read_only and request.method not in SAFE_METHODS:
+        raise ApiError(403, AUTH_ERROR, "This API token is read-only; it cannot make changes")
+    return token.account
+
+
+def check_workflow_name(name: str) -> str:
+    if len(name) > MAX_WORKFLOW_NAME or not WORKFLOW_NAME_RE.match(name):
+        from .errors import invalid_input
+
+        raise invalid_input(
+            f"Invalid workflow name {name[:80]!r}: use lowercase letters, digits and "
+            f"hyphens, at most {MAX_WORKFLOW_NAME} characters"
+        )
+    return name
+
+
+def access_workflow(request: HttpRequest, account_id: str, workflow_name: str) -> Workflow:
+    """An enabled workflow of the token's account (404 if not enabled or not visible)."""
+    account = access_account(request, account_id)
+    return selectors.workflow_get(account=account, name=check_workflow_name(workflow_name))
+
+
+def access_instance(
+    request: HttpRequest, account_id: str, workflow_name: str, instance_id: str
+) -> Instance:
+    workflow = access_workflow(request, account_id, workflow_name)
+    return selectors.instance_get(workflow=workflow, instance_id=instance_id)

@@ -1,0 +1,161 @@
+"""Every API error, and the ONE exception handler that turns any of them into the envelope.
+
+Cloudflare-style codes (their numbers where Cloudflare's are known, ours otherwise):
+
+=====  ======  =====================================================================
+code   status  meaning
+=====  ======  =====================================================================
+7000   404     no route for that URI
+7001   405     method not allowed for that route
+7003   404     unknown account (also: an account the token does not belong to)
+10000  401     authentication error: missing, malformed, unknown, revoked, expired
+10000  403     the token is read-only and the request writes
+10001  400     invalid input (bad JSON, bad ids, unknown fields, wrong types, NUL ...)
+10001  413     a body, ``params`` or event payload over its size limit
+10001  415     a body that is not ``application/json``
+10002  500     internal error (logged; details never leak)
+10405  409     instance.already_exists (Cloudflare's code)
+10406  409     instance.invalid_transition (e.g. terminating a complete instance)
+10500  404     workflow.not_found
+10501  404     instance.not_found (the code ``wrangler dev`` returns); also unknown steps
+=====  ======  =====================================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
+
+from workflows_app.engine.errors import WorkflowError
+
+logger = logging.getLogger(__name__)
+
+AUTH_ERROR = 10000
+INVALID_INPUT = 10001
+INTERNAL_ERROR = 10002
+
+
+class ApiError(Exception):
+    """An error raised by the API layer itself, with its HTTP status and code."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def not_authenticated(message: str) -> ApiError:
+    return ApiError(401, AUTH_ERROR, message)
+
+
+def invalid_input(message: str, *, status: int = 400) -> ApiError:
+    return ApiError(status, INVALID_INPUT, message)
+
+
+def account_not_found(account_id: str) -> ApiError:
+    # The same answer for an account that does not exist and for one the token
+    # cannot see, so a token never learns which account ids exist.
+    return ApiError(
+        404,
+        7003,
+        f"Could not route to /accounts/{account_id[:40]}, perhaps your object identifier "
+        "is invalid?",
+    )
+
+
+# Engine error codes (``WorkflowError.code``) → (HTTP status, Cloudflare code).
+ENGINE_ERRORS: dict[str, tuple[int, int]] = {
+    "instance.not_found": (404, 10501),
+    "step.not_found": (404, 10501),
+    "workflow.not_found": (404, 10500),
+    "instance.already_exists": (409, 10405),
+    "instance.invalid_transition": (409, 10406),
+    "payload_too_large": (413, INVALID_INPUT),
+    "invalid_input": (400, INVALID_INPUT),
+    "invalid_step": (400, INVALID_INPUT),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorBody:
+    status: int
+    errors: list[dict[str, Any]]
+
+
+def _location(loc: Any) -> str:
+    parts = [str(p) for p in loc]
+    if len(parts) >= 2 and parts[0] == "body":
+        # ninja puts the view's parameter name second; clients never see it.
+        parts = ["body", *parts[2:]]
+    return ".".join(parts)
+
+
+def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for error in exc.errors[:20]:
+        where = _location(error.get("loc", ()))
+        message = str(error.get("msg", "invalid value"))
+        if error.get("type") == "extra_forbidden":
+            message = "unknown field"
+        errors.append({"code": INVALID_INPUT, "message": f"{where}: {message}"})
+    return errors or [{"code": INVALID_INPUT, "message": "Invalid input"}]
+
+
+def _classify(exc: BaseException) -> ErrorBody:
+    if isinstance(exc, ApiError):
+        return ErrorBody(exc.status, [{"code": exc.code, "message": exc.message}])
+    if isinstance(exc, WorkflowError):
+        status, code = ENGINE_ERRORS.get(exc.code, (400, INVALID_INPUT))
+        return ErrorBody(status, [{"code": code, "message": str(exc)}])
+    if isinstance(exc, ValidationError):
+        return ErrorBody(400, _validation_errors(exc))
+    if isinstance(exc, RequestDataTooBig):
+        from django.conf import settings
+
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return ErrorBody(
+            413,
+            [
+                {
+                    "code": INVALID_INPUT,
+                    "message": f"Request body too large: the limit is {limit} bytes",
+                }
+            ],
+        )
+    if isinstance(exc, AuthenticationError):
+        return ErrorBody(
+            401,
+            [
+                {
+                    "code": AUTH_ERROR,
+                    "message": "Missing Authorization header: send 'Authorization: Bearer <token>'",
+                }
+            ],
+        )
+    if isinstance(exc, AuthorizationError):
+        return ErrorBody(403, [{"code": AUTH_ERROR, "message": str(exc)}])
+    if isinstance(exc, HttpError):
+        # ninja wraps whatever the body parser raised; the cause says what went wrong.
+        if exc.__cause__ is not None and not isinstance(exc.__cause__, HttpError):
+            return _classify(exc.__cause__)
+        return ErrorBody(exc.status_code, [{"code": INVALID_INPUT, "message": str(exc)}])
+    if isinstance(exc, Http404):
+        return ErrorBody(404, [{"code": 7000, "message": "No route for that URI"}])
+    logger.error("Unhandled API error", exc_info=exc)
+    return ErrorBody(500, [{"code": INTERNAL_ERROR, "message": "Internal server error"}])
+
+
+def envelope_error(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"success": False, "errors": errors, "messages": [], "result": None}
+
+
+def handle_exception(request: HttpRequest, exc: Exception, *, api: Any) -> HttpResponse:
+    """The one exception handler of the API (registered for ``Exception``)."""
+    body = _classify(exc)
+    return api.create_response(request, envelope_error(body.errors), status=body.status)

@@ -1,0 +1,96 @@
+"""``manage.py workflows_scheduler``: turn due timers and lost messages into dispatches.
+
+A loop: take a batch of due instances (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so several schedulers can run side by side), send them to the
+workers, pause instances whose pending pause waits on a dead worker, then
+sleep until the next timer, never longer than the poll interval (which also
+bounds how late a crashed worker's expired lease is noticed).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections
+
+from workflows_app.engine import clock, store
+from workflows_app.engine.dispatch import get_dispatcher
+
+logger = logging.getLogger("workflows_app.scheduler")
+
+
+class Command(BaseCommand):
+    help = "Dispatch due workflow instances (timers, retries, lost messages) in a loop."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--batch", type=int, default=store.DISPATCH_BATCH, help="instances per round"
+        )
+        parser.add_argument(
+            "--poll-interval",
+            type=float,
+            default=None,
+            help="longest sleep between rounds, in seconds "
+            "(default: settings.WORKFLOWS_SCHEDULER_POLL_SECONDS)",
+        )
+        parser.add_argument("--once", action="store_true", help="run one round and exit")
+        parser.add_argument(
+            "--heartbeat-file",
+            default=None,
+            help="touch this file after every successful round (a liveness probe reads its age)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        poll = options["poll_interval"] or settings.WORKFLOWS_SCHEDULER_POLL_SECONDS
+        batch = options["batch"]
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        logger.info(
+            "scheduler started (batch %d, poll %.3fs, dispatcher %s)",
+            batch,
+            poll,
+            settings.WORKFLOWS_DISPATCHER,
+        )
+        while not stop.is_set():
+            try:
+                sent = self.round(batch=batch)
+            except Exception:
+                # The database is down or restarting: keep trying, the state is in the rows.
+                logger.exception("scheduler round failed")
+                close_old_connections()
+                sent, delay = 0, poll * 5
+            else:
+                delay = 0.0 if sent >= batch else self.sleep_seconds(poll)
+                if options["heartbeat_file"]:
+                    Path(options["heartbeat_file"]).touch()
+            if options["once"]:
+                break
+            if delay:
+                stop.wait(delay)
+        logger.info("scheduler stopped")
+
+    def round(self, *, batch: int) -> int:
+        close_old_connections()
+        paused = store.pause_stalled(limit=batch)
+        if paused:
+            logger.info("paused %d instance(s) whose worker died during a pending pause", paused)
+        pks = store.due_instance_pks_for_dispatch(
+            limit=batch, redispatch_seconds=settings.WORKFLOWS_REDISPATCH_SECONDS
+        )
+        if pks:
+            get_dispatcher().dispatch(pks)
+            logger.debug("dispatched %d instance(s)", len(pks))
+        return len(pks)
+
+    def sleep_seconds(self, poll: float) -> float:
+        upcoming = store.next_wake_at()
+        if upcoming is None:
+            return poll
+        return min(poll, max((upcoming - clock.now()).total_seconds(), 0.001))

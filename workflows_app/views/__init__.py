@@ -1,0 +1,1 @@
+"""The operations console: thin function-based views over services and selectors."""

@@ -1,0 +1,94 @@
+"""Who may see and do what in the console. Every view goes through these helpers.
+
+A member of account A asking for anything of account B gets a 404, exactly
+like a missing object, so ids of other tenants leak nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from workflows_app.models import Account, Instance, Membership
+
+Role = Membership.Role
+
+
+class Capability(enum.Enum):
+    READ = "read"  # every member
+    OPERATE = "operate"  # pause, resume, terminate, restart, send events
+    APPROVE = "approve"  # answer approval prompts
+    ADMIN = "admin"  # tokens, members, billing
+
+
+_GRANTS = {
+    Role.VIEWER: {Capability.READ},
+    Role.OPERATOR: {Capability.READ, Capability.OPERATE},
+    Role.APPROVER: {Capability.READ, Capability.APPROVE},
+    Role.ADMIN: set(Capability),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class AccountAccess:
+    account: Account
+    role: str
+
+    def can(self, capability: Capability) -> bool:
+        return capability in _GRANTS[Role(self.role)]
+
+
+def memberships_of(user: AbstractBaseUser | AnonymousUser) -> list[AccountAccess]:
+    """The accounts a user may switch between (superusers see every account as admin)."""
+    if getattr(user, "is_superuser", False):
+        return [AccountAccess(a, Role.ADMIN) for a in Account.objects.order_by("name")]
+    if user.pk is None:
+        return []
+    return [
+        AccountAccess(m.account, m.role)
+        for m in Membership.objects.filter(user_id=user.pk)
+        .select_related("account")
+        .order_by("account__name")
+    ]
+
+
+def access_account(
+    user: AbstractBaseUser | AnonymousUser,
+    account_id: str,
+    capability: Capability = Capability.READ,
+) -> AccountAccess:
+    """The user's access to the account; 404 if not a member, 403 if the role falls short."""
+    if user.pk is None:
+        access = None
+    elif getattr(user, "is_superuser", False):
+        account = Account.objects.filter(pk=account_id).first()
+        access = AccountAccess(account, Role.ADMIN) if account else None
+    else:
+        membership = (
+            Membership.objects.filter(user_id=user.pk, account_id=account_id)
+            .select_related("account")
+            .first()
+        )
+        access = AccountAccess(membership.account, membership.role) if membership else None
+    if access is None:
+        raise Http404("No such account")
+    if not access.can(capability):
+        raise PermissionDenied(f"Your role ({access.role}) cannot {capability.value} here")
+    return access
+
+
+def access_instance(access: AccountAccess, workflow_name: str, instance_id: str) -> Instance:
+    instance = (
+        Instance.objects.filter(
+            account=access.account, workflow__name=workflow_name, instance_id=instance_id
+        )
+        .select_related("workflow")
+        .first()
+    )
+    if instance is None:
+        raise Http404("No such instance")
+    return instance

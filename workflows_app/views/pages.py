@@ -1,0 +1,121 @@
+"""Read-only pages: overview, instances list and detail, audit log."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
+from django_htmx.middleware import HtmxDetails
+
+from workflows_app import console_selectors, selectors
+from workflows_app.models import TERMINAL_STATUSES, InstanceStatus
+
+from .access import Capability, access_account, access_instance, memberships_of
+
+
+class HtmxHttpRequest(HttpRequest):
+    """What django-htmx's middleware adds to every request."""
+
+    htmx: HtmxDetails
+
+
+ACTION_LABELS = [
+    ("pause", "Pause"),
+    ("resume", "Resume"),
+    ("terminate", "Terminate"),
+    ("restart", "Restart"),
+    ("send-event", "Send event"),
+]
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    accounts = memberships_of(request.user)
+    if not accounts:
+        return render(request, "workflows/no_account.html", status=403)
+    return redirect("console:overview", account_id=accounts[0].account.pk)
+
+
+@login_required
+@require_GET
+def overview(request: HttpRequest, account_id: str) -> HttpResponse:
+    access = access_account(request.user, account_id)
+    return render(
+        request,
+        "workflows/overview.html",
+        {
+            "access": access,
+            "overview": console_selectors.overview(account=access.account),
+            "statuses": InstanceStatus.values,
+        },
+    )
+
+
+@login_required
+@require_GET
+def instance_list(request: HtmxHttpRequest, account_id: str) -> HttpResponse:
+    access = access_account(request.user, account_id)
+    filters = console_selectors.instance_filters_parse(request.GET)
+    page = console_selectors.instance_page(
+        account=access.account, filters=filters, cursor=request.GET.get("after", "")
+    )
+    context = {
+        "access": access,
+        "filters": filters,
+        "page": page,
+        "counts": console_selectors.status_counts(account=access.account, filters=filters),
+        "workflow_names": sorted(
+            access.account.workflows.values_list("name", flat=True)  # type: ignore[attr-defined]
+        ),
+        "statuses": InstanceStatus.values,
+        "can_operate": access.can(Capability.OPERATE),
+    }
+    template = "workflows/instances.html"
+    if request.htmx:
+        template += "#results"
+    response = render(request, template, context)
+    response["Vary"] = "HX-Request"
+    return response
+
+
+@login_required
+@require_GET
+def instance_detail(
+    request: HtmxHttpRequest, account_id: str, workflow_name: str, instance_id: str
+) -> HttpResponse:
+    access = access_account(request.user, account_id)
+    instance = access_instance(access, workflow_name, instance_id)
+    context = {
+        "access": access,
+        "instance": instance,
+        "steps": selectors.instance_steps(instance=instance),
+        "activity": console_selectors.activities_of([instance]).get(instance.pk, ""),
+        "live": instance.status not in TERMINAL_STATUSES,
+        "can_operate": access.can(Capability.OPERATE),
+        "action_labels": ACTION_LABELS,
+    }
+    template = "workflows/instance_detail.html"
+    if request.htmx:
+        template += "#live"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def audit_log(request: HttpRequest, account_id: str) -> HttpResponse:
+    access = access_account(request.user, account_id)
+    before = request.GET.get("before", "")
+    entries = console_selectors.audit_page(
+        account=access.account, before=int(before) if before.isdigit() else None
+    )
+    return render(
+        request,
+        "workflows/audit.html",
+        {
+            "access": access,
+            "entries": entries,
+            "next_before": entries[-1].pk if len(entries) == console_selectors.PAGE_SIZE else None,
+        },
+    )
