@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import QueryDict
 
 from workflows_app.engine import clock
@@ -127,15 +127,20 @@ def instance_page(
     return InstancePage(rows=rows, activities=activities_of(rows), next_cursor=next_cursor)
 
 
+# Counting stops here: "10,000+" is as useful as an exact figure, and each
+# count stays an index scan of bounded length however large the table grows.
+COUNT_CAP = 10_000
+
+
+def capped_count(queryset: QuerySet) -> int:
+    """Exact up to COUNT_CAP; COUNT_CAP + 1 means "more"."""
+    return queryset.order_by()[: COUNT_CAP + 1].count()
+
+
 def status_counts(*, account: Account, filters: InstanceFilters) -> dict[str, int]:
     """Counts per status under every filter but the status one (for the clickable chips)."""
-    counts = dict(
-        _filtered(account, filters, with_status=False)
-        .order_by()
-        .values_list("status")
-        .annotate(n=Count("pk"))
-    )
-    return {status: counts.get(status, 0) for status in InstanceStatus.values}
+    base = _filtered(account, filters, with_status=False)
+    return {status: capped_count(base.filter(status=status)) for status in InstanceStatus.values}
 
 
 def _humanize(delta: dt.timedelta) -> str:
@@ -194,13 +199,11 @@ def overview(*, account: Account) -> Overview:
         name: dict.fromkeys(InstanceStatus.values, 0)
         for name in Workflow.objects.filter(account=account).values_list("name", flat=True)
     }
-    for name, status, n in (
-        Instance.objects.filter(account=account)
-        .order_by()
-        .values_list("workflow__name", "status")
-        .annotate(n=Count("pk"))
-    ):
-        by_workflow.setdefault(name, dict.fromkeys(InstanceStatus.values, 0))[status] = n
+    workflow_ids = dict(Workflow.objects.filter(account=account).values_list("name", "pk"))
+    for name, counts in by_workflow.items():
+        instances = Instance.objects.filter(account=account, workflow_id=workflow_ids[name])
+        for status in counts:
+            counts[status] = capped_count(instances.filter(status=status))
     now = clock.now()
     late = list(
         Instance.objects.filter(
@@ -215,7 +218,7 @@ def overview(*, account: Account) -> Overview:
         recent_errors=list(
             Instance.objects.filter(account=account, status=InstanceStatus.ERRORED)
             .select_related("workflow")
-            .order_by("-ended_at")[:10]
+            .order_by("-created_at")[:10]
         ),
         pending_approvals=pending_approvals(account=account).count(),
         late=late,
@@ -269,3 +272,41 @@ def instances_matching(*, account: Account, filters: InstanceFilters, limit: int
 def instances_by_pk(*, account: Account, pks: list[str]) -> list[Instance]:
     ids = [int(pk) for pk in pks if pk.isdigit()]
     return list(Instance.objects.filter(account=account, pk__in=ids).select_related("workflow"))
+
+
+STEPS_PER_PAGE = 100
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StepPage:
+    steps: list[dict[str, Any]]
+    number: int  # 1-based
+    pages: int
+    total: int
+    first_counter: int  # 1-based position of the first step shown
+
+    @property
+    def last_counter(self) -> int:
+        return self.first_counter + len(self.steps) - 1
+
+
+def step_page(*, instance: Instance, number: int | None = None) -> StepPage:
+    """One page of the journal in the order steps were reached (default: the newest page)."""
+    from workflows_app.selectors import step_view
+
+    total = StepRecord.objects.filter(instance=instance).count()
+    pages = max(1, -(-total // STEPS_PER_PAGE))
+    number = pages if number is None else min(max(1, number), pages)
+    offset = (number - 1) * STEPS_PER_PAGE
+    records = (
+        StepRecord.objects.filter(instance=instance)
+        .order_by("seq")
+        .prefetch_related("attempts")[offset : offset + STEPS_PER_PAGE]
+    )
+    return StepPage(
+        steps=[step_view(r) for r in records],
+        number=number,
+        pages=pages,
+        total=total,
+        first_counter=offset + 1,
+    )

@@ -132,8 +132,23 @@ class Instance(models.Model):
                 name="instance_due_idx",
                 condition=Q(wake_at__isnull=False),
             ),
+            # The console's list orders (newest first) with and without filters.
+            models.Index(fields=["account", "-created_at", "-id"], name="instance_recent_idx"),
             models.Index(fields=["account", "workflow", "-created_at"], name="instance_list_idx"),
-            models.Index(fields=["account", "status"], name="instance_status_idx"),
+            models.Index(
+                fields=["account", "workflow", "status", "-created_at"],
+                name="instance_wf_status_idx",
+            ),
+            models.Index(
+                fields=["account", "status", "-created_at"], name="instance_status_idx"
+            ),
+            # Id-prefix search (LIKE 'x%'); PostgreSQL needs the pattern opclass
+            # unless the database collation is C. Other databases ignore it.
+            models.Index(
+                fields=["account", "instance_id"],
+                name="instance_id_prefix_idx",
+                opclasses=["", "varchar_pattern_ops"],
+            ),
         ]
 
     def __str__(self) -> str:

@@ -49,7 +49,7 @@ def instance_get(*, workflow: Workflow, instance_id: str) -> Instance:
         raise InstanceNotFoundError(f"Workflow instance {instance_id!r} not found") from None
 
 
-def _step_view(record: StepRecord) -> dict[str, Any]:
+def step_view(record: StepRecord) -> dict[str, Any]:
     view: dict[str, Any] = {
         "type": record.type,
         "name": record.name,
@@ -91,7 +91,7 @@ def instance_steps(*, instance: Instance) -> list[dict[str, Any]]:
     records = (
         StepRecord.objects.filter(instance=instance).order_by("seq").prefetch_related("attempts")
     )
-    return [_step_view(r) for r in records]
+    return [step_view(r) for r in records]
 
 
 def instance_status(*, instance: Instance, with_steps: bool = True) -> dict[str, Any]:

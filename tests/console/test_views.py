@@ -227,3 +227,18 @@ def test_detail_polling_stops_once_the_instance_is_terminal(client, account, mem
     assert 'id="live"' in html
     assert "hx-trigger" not in html.split('id="live"')[1].split(">")[0]
     assert console_workflows.XSS not in html
+
+
+def test_long_journals_are_paged_newest_first(client, account, member):
+    get_workflow("console-many-steps", account=account).create(id="long", params={"n": 150})
+    viewer = member("vera", "viewer")
+    client = _client_for(client, viewer)
+    url = reverse("console:instance", args=[account.pk, "console-many-steps", "long"])
+
+    newest = client.get(url).content.decode()
+    first = client.get(url, {"steps_page": 1}).content.decode()
+
+    assert "101–150 of 150" in newest
+    assert ">s149-1<" in newest and ">s99-1<" not in newest
+    assert "1–100 of 150" in first
+    assert ">s0-1<" in first and ">s100-1<" not in first

@@ -30,3 +30,14 @@ class Hostile(WorkflowEntrypoint):
     def run(self, event: Any, step: Any) -> Any:
         step.do(XSS[:200], lambda: {"html": XSS})
         raise ValueError(XSS)
+
+
+class ManySteps(WorkflowEntrypoint):
+    """As many steps as params["n"], for the paged timeline."""
+
+    name = "console-many-steps"
+
+    def run(self, event: Any, step: Any) -> int:
+        for n in range(event.payload["n"]):
+            step.do(f"s{n}", lambda: None)
+        return event.payload["n"]

@@ -93,3 +93,11 @@ def is_truncated(text: str) -> bool:
 @register.filter
 def get_item(mapping: dict[Any, Any], key: Any) -> Any:
     return mapping.get(key)
+
+
+@register.filter
+def capped(count: int) -> str:
+    """A count from console_selectors.capped_count, as people read it."""
+    from workflows_app.console_selectors import COUNT_CAP
+
+    return f"{COUNT_CAP:,}+" if count > COUNT_CAP else f"{count:,}"

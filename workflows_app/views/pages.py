@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 from django_htmx.middleware import HtmxDetails
 
-from workflows_app import console_selectors, selectors
+from workflows_app import console_selectors
 from workflows_app.models import TERMINAL_STATUSES, InstanceStatus
 
 from .access import Capability, access_account, access_instance, memberships_of
@@ -87,10 +87,15 @@ def instance_detail(
 ) -> HttpResponse:
     access = access_account(request.user, account_id)
     instance = access_instance(access, workflow_name, instance_id)
+    page_number = request.GET.get("steps_page", "")
+    step_page = console_selectors.step_page(
+        instance=instance, number=int(page_number) if page_number.isdigit() else None
+    )
     context = {
         "access": access,
         "instance": instance,
-        "steps": selectors.instance_steps(instance=instance),
+        "step_page": step_page,
+        "steps": step_page.steps,
         "activity": console_selectors.activities_of([instance]).get(instance.pk, ""),
         "live": instance.status not in TERMINAL_STATUSES,
         "can_operate": access.can(Capability.OPERATE),
