@@ -169,7 +169,7 @@ def main() -> None:
     for name, url, target in pages:
         timings = sorted(time_get(client, url, args.samples))
         p95 = timings[int(len(timings) * 0.95) - 1]
-        goal = f"≤ {target}" if target else "–"
+        goal = f"≤ {target}" if target else "-"
         print(f"{name:<48} {statistics.median(timings):>10.1f} {p95:>8.1f} {goal:>8}")
 
 

@@ -103,8 +103,9 @@ def wait_until(
         time.sleep(interval)
 
 
-def ms(delta: Any) -> float:
-    return delta.total_seconds() * 1000
+def ms(start: Any, end: Any) -> float:
+    """Milliseconds between two timestamps the engine wrote."""
+    return float((end - start).total_seconds() * 1000)
 
 
 def summary(name: str, values: list[float], note: str = "") -> dict[str, Any]:
@@ -176,7 +177,7 @@ def main() -> None:
         rows.append(
             summary(
                 "1-step create -> complete",
-                [ms(i.ended_at - i.created_at) for i in one],
+                [ms(i.created_at, i.ended_at) for i in one],
                 "created_at to ended_at, sequential",
             )
         )
@@ -184,7 +185,7 @@ def main() -> None:
         rows.append(
             summary(
                 "10-step instance, per step",
-                [ms(i.ended_at - i.started_at) / 10 for i in ten],
+                [ms(i.started_at, i.ended_at) / 10 for i in ten],
                 "(ended_at - started_at) / 10, no-op bodies",
             )
         )
@@ -192,19 +193,24 @@ def main() -> None:
         resume = []
         for _ in range(args.samples):
             instance = services.instance_create(workflow=workflows["bench-waits-for-event"])
-            wait_until(
-                lambda pk=instance.pk: (
-                    StepRecord.objects.filter(instance_id=pk, name="go").exists()
-                    and Instance.objects.filter(pk=pk, status="waiting").exists()
-                )
-            )
+            waiting = StepRecord.objects.filter(instance_id=instance.pk, name="go")
+            wait_until(waiting.exists)
+            wait_until(Instance.objects.filter(pk=instance.pk, status="waiting").exists)
             event = services.event_send(instance=instance, event_type="go", payload=1)
-            wait_until(
-                lambda pk=instance.pk: Instance.objects.filter(pk=pk, status="complete").exists()
-            )
+            wait_until(Instance.objects.filter(pk=instance.pk, status="complete").exists)
             step = StepRecord.objects.get(instance_id=instance.pk, name="go")
-            resume.append(ms(step.ended_at - Event.objects.get(pk=event.pk).created_at))
+            resume.append(ms(Event.objects.get(pk=event.pk).created_at, step.ended_at))
         rows.append(summary("send_event -> resume", resume, "event row to wait step ended"))
+
+        alone = [run_one("bench-sleeps-one-second") for _ in range(min(args.samples, 10))]
+        naps = StepRecord.objects.filter(instance__in=alone, name="nap")
+        rows.append(
+            summary(
+                "1 s sleep lateness, one at a time",
+                [ms(n.wake_at, n.ended_at) for n in naps],
+                "sleep step ended minus its wake_at",
+            )
+        )
 
         sleepers = services.instance_create_batch(
             workflow=workflows["bench-sleeps-one-second"],
@@ -218,9 +224,9 @@ def main() -> None:
         naps = StepRecord.objects.filter(instance_id__in=pks, name="nap")
         rows.append(
             summary(
-                "1 s sleep lateness",
-                [ms(n.ended_at - n.wake_at) for n in naps],
-                f"{len(pks)} sleeping at once; woke minus wake_at",
+                "1 s sleep lateness, burst",
+                [ms(n.wake_at, n.ended_at) for n in naps],
+                f"{len(pks)} waking at once (queueing on the workers)",
             )
         )
 
@@ -246,16 +252,16 @@ def main() -> None:
         f"PostgreSQL + Redis, 1 worker x {args.concurrency} prefork processes + 1 scheduler, "
         f"{os.cpu_count()} CPUs"
     )
-    header = f"{'metric':32} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}  note"
+    header = f"{'metric':34} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}  note"
     print(header)
     print("-" * len(header))
     for row in rows:
         print(
-            f"{row['metric']:32} {row['n']:>5} {row['p50']:>9.1f} {row['p95']:>9.1f} "
+            f"{row['metric']:34} {row['n']:>5} {row['p50']:>9.1f} {row['p95']:>9.1f} "
             f"{row['max']:>9.1f}  {row['note']}"
         )
     print(
-        f"{'throughput, 1-step instances':32} {len(created):>5} "
+        f"{'throughput, 1-step instances':34} {len(created):>5} "
         f"{len(created) / elapsed:>9.1f} instances/s (create in batches of 100 -> all complete)"
     )
 

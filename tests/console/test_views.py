@@ -238,7 +238,7 @@ def test_long_journals_are_paged_newest_first(client, account, member):
     newest = client.get(url).content.decode()
     first = client.get(url, {"steps_page": 1}).content.decode()
 
-    assert "101–150 of 150" in newest
+    assert "101\u2013150 of 150" in newest
     assert ">s149-1<" in newest and ">s99-1<" not in newest
-    assert "1–100 of 150" in first
+    assert "1\u2013100 of 150" in first
     assert ">s0-1<" in first and ">s100-1<" not in first
