@@ -36,11 +36,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",  # serves the API docs' Swagger UI from static files instead of a CDN
     "workflows_app",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves collected static files (console CSS/JS, vendored htmx) under gunicorn.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Cloudflare's JSON envelope on the REST API's 404/405s that never reach a view.
     "workflows_app.api.envelope.EnvelopeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -139,6 +142,20 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+# REST API limits (Cloudflare Workers Paid): instance creations per second per
+# account and per workflow (HTTP 429 + Retry-After beyond), and instances per
+# account per UTC day (empty = unlimited, as on Workers Paid; Free is 100000).
+WORKFLOWS_API_CREATE_RATE_PER_ACCOUNT = int(
+    os.environ.get("WORKFLOWS_API_CREATE_RATE_PER_ACCOUNT", "300")
+)
+WORKFLOWS_API_CREATE_RATE_PER_WORKFLOW = int(
+    os.environ.get("WORKFLOWS_API_CREATE_RATE_PER_WORKFLOW", "100")
+)
+WORKFLOWS_API_DAILY_INVOCATIONS = (
+    int(os.environ["WORKFLOWS_API_DAILY_INVOCATIONS"])
+    if os.environ.get("WORKFLOWS_API_DAILY_INVOCATIONS")
+    else None
+)
 # Activations in a row that may die without progress before the instance is
 # errored as poison (bounds redelivery loops after kill -9 / OOM).
 WORKFLOWS_MAX_DELIVERIES = int(os.environ.get("WORKFLOWS_MAX_DELIVERIES", "10"))
