@@ -13,17 +13,6 @@ from tests import workflows
 from workflows_app.sdk import WorkflowInstance, get_workflow
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _no_persistent_connections() -> None:
-    """Step bodies run on reusable worker threads that keep their connection open.
-
-    A persistent connection left in an idle worker thread would stop PostgreSQL
-    from dropping the test database at the end of the session, so every new
-    connection closes when its thread calls close_old_connections().
-    """
-    connections.settings["default"]["CONN_MAX_AGE"] = 0
-
-
 @pytest.fixture(autouse=True)
 def _fresh_counters() -> Iterator[None]:
     workflows.reset()

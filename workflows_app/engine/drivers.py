@@ -28,9 +28,10 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections, connections
+from django.db import connections
 
 from .commands import AttemptResult, Execute, Io, Park
+from .errors import WorkflowError
 from .store import LeaseLostError
 
 # Loop turns with no progress that prove every branch is parked. A finished
@@ -84,9 +85,6 @@ async def metered(coro: Coroutine[Any, Any, Any], meter: CpuMeter) -> Any:
 
 def _run_body(fn: Callable[..., Any], args: tuple[Any, ...]) -> AttemptResult:
     """Run a step body in the current (worker) thread, measuring its CPU and wall time."""
-    # The body may use the ORM: drop connections that are too old or broken,
-    # as Django does around each request.
-    close_old_connections()
     wall_started, cpu_started = time.perf_counter(), time.thread_time()
     try:
         value = fn(*args)
@@ -97,14 +95,17 @@ def _run_body(fn: Callable[..., Any], args: tuple[Any, ...]) -> AttemptResult:
             cpu_ms=(time.thread_time() - cpu_started) * 1000,
             wall_ms=(time.perf_counter() - wall_started) * 1000,
         )
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit or KeyboardInterrupt from a body fail the attempt
         return AttemptResult(
-            error=exc,
+            error=exc if isinstance(exc, Exception) else RuntimeError(repr(exc)),
             cpu_ms=(time.thread_time() - cpu_started) * 1000,
             wall_ms=(time.perf_counter() - wall_started) * 1000,
         )
     finally:
-        close_old_connections()
+        # A body that used the ORM opened a connection in this thread; an idle
+        # pooled thread must not hold it (it would outlive its usefulness and
+        # keep databases from being dropped).
+        connections.close_all()
 
 
 async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
@@ -149,7 +150,6 @@ class _BodyThreads:
                 with self._lock:
                     if self._idle > 0:
                         self._idle -= 1
-                        connections.close_all()
                         return
                 continue  # a submit counted on this thread: stay for its work
             result = _run_body(fn, args)
@@ -234,6 +234,13 @@ class SyncDriver:
                     raise LeaseLostError from None
 
 
+def _quiet_abandoned_branches(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A race's losing branch may end with a step error nobody awaits; that is expected."""
+    if isinstance(context.get("exception"), WorkflowError):
+        return
+    loop.default_exception_handler(context)
+
+
 class AsyncDriver:
     def __init__(self, keeper: LeaseKeeper) -> None:
         self._keeper = keeper
@@ -313,6 +320,7 @@ class AsyncDriver:
 
     async def drive(self, coro: Coroutine[Any, Any, Any], meter: CpuMeter) -> Any:
         """Run ``run()`` until it returns, raises, or every branch is parked (Suspended)."""
+        asyncio.get_running_loop().set_exception_handler(_quiet_abandoned_branches)
         self._changed = asyncio.Event()
         task = asyncio.ensure_future(metered(coro, meter))
         keeper = asyncio.ensure_future(self._keep_lease())
