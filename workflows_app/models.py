@@ -318,3 +318,26 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} by {self.decided_by} on {self.step}"
+
+
+class RateCounter(models.Model):
+    """Requests counted per account, scope and fixed time window (the API's 429s).
+
+    Scopes: ``create`` (instance creations per second, per account),
+    ``create:<workflow>`` (per workflow) and ``invocations`` (instances per UTC day).
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="rate_counters")
+    scope = models.CharField(max_length=100)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "scope", "window_start"], name="unique_rate_window"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.scope} @ {self.window_start}: {self.count}"

@@ -201,14 +201,16 @@ def parse_time_bound(value: str, *, what: str, end: bool) -> dt.datetime:
             moment = dt.datetime.combine(day, dt.time.max if end else dt.time.min)
         else:
             moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        # Normalised now: an offset that pushes the instant out of years 1-9999
+        # fails here, as bad input, not later inside the database adapter.
+        return moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         raise InvalidInputError(
             f"{what} {value[:40]!r} is not an ISO 8601 date or date-time "
             "(e.g. 2026-01-31 or 2026-01-31T12:00:00Z)"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment
 
 
 def _encode_cursor(instance: Instance) -> str:
@@ -221,10 +223,11 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, pk = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
         moment = dt.datetime.fromisoformat(created)
-        if moment.tzinfo is None:
-            raise ValueError("naive")
-        return moment, int(pk)
-    except (ValueError, UnicodeError, binascii.Error):
+        number = int(pk)
+        if moment.tzinfo is None or not 0 < number < 2**63:
+            raise ValueError("naive or out of range")
+        return moment.astimezone(dt.UTC), number
+    except (ValueError, OverflowError, UnicodeError, binascii.Error):
         raise InvalidInputError(f"Invalid cursor {cursor[:40]!r}") from None
 
 

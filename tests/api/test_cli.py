@@ -117,9 +117,9 @@ def test_trigger_errors_are_clean(only_account):
     with pytest.raises(CommandError, match="PARAMS is not valid JSON"):
         run("trigger", "api-echo", "{nope")
     run("trigger", "api-echo", "--id", "dup")
-    with pytest.raises(CommandError, match='instance.already_exists: .*"dup" already exists'):
+    with pytest.raises(CommandError, match=r'instance\.already_exists: .*"dup" already exists'):
         run("trigger", "api-echo", "--id", "dup")
-    with pytest.raises(CommandError, match="workflow.not_found"):
+    with pytest.raises(CommandError, match=r"workflow\.not_found"):
         run("trigger", "order-processing")
 
 

@@ -22,7 +22,9 @@ def a(account_a) -> str:
 
 
 def test_put_enables_a_registered_workflow_idempotently(api, a, account_a):
-    first = api.put(f"{a}/api-echo", {"class_name": "ApiEcho", "script_name": "tests.api.workflows"})
+    first = api.put(
+        f"{a}/api-echo", {"class_name": "ApiEcho", "script_name": "tests.api.workflows"}
+    )
     again = api.put(f"{a}/api-echo", {})
 
     assert first.status_code == again.status_code == 200
@@ -195,7 +197,12 @@ def test_step_endpoint_output_error_and_attempts(api, a, enabled):
     second = api.get(url, query={"name": "flaky-1", "type": "step", "attempt": 2}).envelope
     waiting = api.get(url, query={"name": "wait-approval-1", "type": "waitForEvent"}).envelope
 
-    assert step == {"status": "complete", "error": None, "output": "ok on attempt 2", "event_type": None}
+    assert step == {
+        "status": "complete",
+        "error": None,
+        "output": "ok on attempt 2",
+        "event_type": None,
+    }
     assert first["result"]["status"] == "errored"
     assert first["result"]["error"] == {"name": "ValueError", "message": "boom on attempt 1"}
     assert second["result"]["output"] == "ok on attempt 2"
@@ -232,8 +239,10 @@ def test_status_pause_resume_terminate(api, a, enabled):
     assert api.patch(url, {"status": "resume"}).envelope["result"]["status"] == "running"
     assert api.patch(url, {"status": "terminate"}).envelope["result"]["status"] == "terminated"
     assert api.get(f"{a}/api-sleeper/instances/lc").envelope["result"]["success"] is False
-    assert AuditEntry.objects.filter(instance_id="lc", action="terminate").get().actor.startswith(
-        "token:wfd_"
+    assert (
+        AuditEntry.objects.filter(instance_id="lc", action="terminate")
+        .get()
+        .actor.startswith("token:wfd_")
     )
 
 

@@ -21,7 +21,10 @@ def test_sdk_round_trip_create_get_event_list(cf, account_a, enabled):
     a = account_a.pk
 
     created = cf.workflows.instances.create(
-        "api-approval", account_id=a, instance_id="sdk-1", params={"order": 7}  # type: ignore[arg-type]
+        "api-approval",
+        account_id=a,
+        instance_id="sdk-1",
+        params={"order": 7},  # type: ignore[arg-type]
     )
     assert created.id == "sdk-1"
     assert created.status == "queued"

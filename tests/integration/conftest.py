@@ -235,6 +235,7 @@ def stack(
 ) -> Iterator[Stack]:
     settings.WORKFLOW_MODULES = ["tests.integration.workflows"]
     settings.WORKFLOWS_DISPATCHER = "workflows_app.celery_dispatch.CeleryDispatcher"
+    settings.WORKFLOWS_REDISPATCH_SECONDS = REDISPATCH_SECONDS
     registry.reset()
     ledger.create_tables()
     redis.Redis.from_url(redis_url).flushdb()
@@ -246,4 +247,5 @@ def stack(
         yield running
     finally:
         running.stop_all()
+        running.redis.flushdb()
         registry.reset()

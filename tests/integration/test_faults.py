@@ -203,3 +203,22 @@ def test_a_worker_stopped_with_sigterm_mid_step_hands_the_step_over(stack):
     assert [ledger.count(key, step) for step in ("A", "C")] == [1, 1]
     assert [e["attempt"] for e in ledger.entries(key, "B")] == [1, 2]
     assert _output(instance) == {"a": "A", "b": "B-attempt-2", "c": "C"}
+
+
+class BrokerDownDispatcher:
+    """What the doorbell meets while Redis is unreachable."""
+
+    def dispatch(self, instance_pks):
+        raise ConnectionError("Error 111 connecting to redis: Connection refused")
+
+
+def test_instances_created_while_the_broker_is_down_run_once_it_is_back(stack, settings):
+    settings.WORKFLOWS_DISPATCHER = f"{__name__}.BrokerDownDispatcher"
+    created = [stack.create("itest-one-step") for _ in range(5)]  # no error reaches the caller
+    assert stack.queued_messages() == []
+
+    stack.start_worker("w1")
+    stack.start_scheduler()  # the committed rows are the outbox
+    for instance, _ in created:
+        stack.wait_status(instance, "complete", timeout=REDISPATCH_SECONDS + 30)
+    assert [ledger.count(key, "only") for _, key in created] == [1] * 5

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import threading
+import time
 
 import pytest
 from django.db import connections
+from django.db.models import F
 
 from tests.integration import ledger
 from tests.integration.conftest import LEASE_SECONDS, wait_for
@@ -21,6 +23,13 @@ from workflows_app.engine import clock, store
 from workflows_app.models import Instance, InstanceStatus, StepAttempt, StepRecord
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def take(limit: int) -> list[int]:
+    """One scheduler round (30 s marks), ignoring the doorbell grace."""
+    return store.due_instance_pks_for_dispatch(
+        limit=limit, redispatch_seconds=30, doorbell_grace_seconds=0
+    )
 
 
 class Recorder:
@@ -47,7 +56,7 @@ def test_concurrent_schedulers_send_each_due_instance_once(stack, recorded):
         try:
             barrier.wait()
             for _ in range(5):
-                taken[index] += store.due_instance_pks_for_dispatch(limit=7, redispatch_seconds=30)
+                taken[index] += take(7)
         finally:
             connections.close_all()
 
@@ -59,25 +68,25 @@ def test_concurrent_schedulers_send_each_due_instance_once(stack, recorded):
 
     everything = taken[0] + taken[1] + taken[2]
     assert sorted(everything) == sorted(created)
-    assert store.due_instance_pks_for_dispatch(limit=100, redispatch_seconds=30) == []
+    assert take(100) == []
 
 
 def test_a_sent_instance_nobody_claimed_is_sent_again_after_its_mark(stack, recorded):
     instance, _ = stack.create("itest-one-step")
-    assert store.due_instance_pks_for_dispatch(limit=10, redispatch_seconds=30) == [instance.pk]
-    assert store.due_instance_pks_for_dispatch(limit=10, redispatch_seconds=30) == []
+    assert take(10) == [instance.pk]
+    assert take(10) == []
 
     later = clock.now() + dt.timedelta(seconds=31)
     clock.set_clock(lambda: later)
     try:
-        assert store.due_instance_pks_for_dispatch(limit=10, redispatch_seconds=30) == [instance.pk]
+        assert take(10) == [instance.pk]
     finally:
         clock.set_clock(None)
 
 
 def test_the_mark_is_not_a_lease_a_worker_claims_at_once(stack, recorded):
     instance, _ = stack.create("itest-one-step")
-    assert store.due_instance_pks_for_dispatch(limit=10, redispatch_seconds=30) == [instance.pk]
+    assert take(10) == [instance.pk]
     assert store.claim(instance.pk, lease_seconds=5) is not None
 
 
@@ -86,7 +95,8 @@ def test_a_dead_workers_expired_lease_is_dropped_when_sent_again(stack, recorded
     dead_token = store.claim(instance.pk, lease_seconds=0.01)
     assert dead_token is not None
     wait_for(
-        lambda: store.due_instance_pks_for_dispatch(limit=10, redispatch_seconds=30), timeout=5
+        lambda: take(10),
+        timeout=5,
     )
     # The stalled worker, should it wake, is fenced off.
     assert not store.renew_lease(instance_pk=instance.pk, token=dead_token, lease_seconds=5)
@@ -127,3 +137,31 @@ def test_the_embedded_filesystem_broker_runs_timers_end_to_end(stack, recorded, 
     stack.wait_status(instance, "complete", timeout=30)
     assert [ledger.count(key, step) for step in ("A", "B", "C")] == [1, 1, 1]
     assert recorded == [instance.pk]  # this process only recorded; the scheduler sent it
+
+
+def test_the_scheduler_does_not_resend_what_the_doorbell_just_sent(stack):
+    stack.start_scheduler(WORKFLOWS_REDISPATCH_SECONDS="30")  # no worker: messages stay queued
+    for _ in range(20):
+        stack.create("itest-one-step")
+
+    time.sleep(1)  # ten scheduler polls
+    assert len(stack.queued_messages()) == 20
+
+
+def test_a_doorbell_sent_instance_waits_for_its_message_but_a_due_timer_does_not(stack, recorded):
+    fresh, _ = stack.create("itest-one-step")
+    timer, _ = stack.create("itest-one-step")
+    # A timer: its wake_at is later than the write that set it.
+    Instance.objects.filter(pk=timer.pk).update(modified_at=F("wake_at") - dt.timedelta(seconds=1))
+
+    assert store.due_instance_pks_for_dispatch(limit=10, redispatch_seconds=30) == [timer.pk]
+
+    later = clock.now() + dt.timedelta(seconds=31)
+    clock.set_clock(lambda: later)
+    try:
+        assert store.due_instance_pks_for_dispatch(limit=10, redispatch_seconds=30) == [
+            fresh.pk,
+            timer.pk,
+        ]
+    finally:
+        clock.set_clock(None)

@@ -66,6 +66,7 @@ ERROR_RESPONSES: dict[int, Any] = {
     409: ErrorEnvelope,
     413: ErrorEnvelope,
     415: ErrorEnvelope,
+    429: ErrorEnvelope,
 }
 
 

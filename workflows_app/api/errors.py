@@ -18,6 +18,8 @@ code   status  meaning
 10406  409     instance.invalid_transition (e.g. terminating a complete instance)
 10500  404     workflow.not_found
 10501  404     instance.not_found (the code ``wrangler dev`` returns); also unknown steps
+971    429     a creation-rate or daily-invocation limit (Cloudflare's throttling code);
+               with a ``Retry-After`` header
 =====  ======  =====================================================================
 """
 
@@ -43,11 +45,14 @@ INTERNAL_ERROR = 10002
 class ApiError(Exception):
     """An error raised by the API layer itself, with its HTTP status and code."""
 
-    def __init__(self, status: int, code: int, message: str) -> None:
+    def __init__(
+        self, status: int, code: int, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
 
 
 def not_authenticated(message: str) -> ApiError:
@@ -86,6 +91,7 @@ ENGINE_ERRORS: dict[str, tuple[int, int]] = {
 class ErrorBody:
     status: int
     errors: list[dict[str, Any]]
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def _location(loc: Any) -> str:
@@ -109,7 +115,7 @@ def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
 
 def _classify(exc: BaseException) -> ErrorBody:
     if isinstance(exc, ApiError):
-        return ErrorBody(exc.status, [{"code": exc.code, "message": exc.message}])
+        return ErrorBody(exc.status, [{"code": exc.code, "message": exc.message}], exc.headers)
     if isinstance(exc, WorkflowError):
         status, code = ENGINE_ERRORS.get(exc.code, (400, INVALID_INPUT))
         return ErrorBody(status, [{"code": code, "message": str(exc)}])
@@ -158,4 +164,11 @@ def envelope_error(errors: list[dict[str, Any]]) -> dict[str, Any]:
 def handle_exception(request: HttpRequest, exc: Exception, *, api: Any) -> HttpResponse:
     """The one exception handler of the API (registered for ``Exception``)."""
     body = _classify(exc)
-    return api.create_response(request, envelope_error(body.errors), status=body.status)
+    response = api.create_response(request, envelope_error(body.errors), status=body.status)
+    for name, value in body.headers.items():
+        response[name] = value
+    if body.status == 409:
+        # Stainless-generated SDKs (the official Python one) retry 409s by default;
+        # a conflict here is final, so tell them not to.
+        response["x-should-retry"] = "false"
+    return response

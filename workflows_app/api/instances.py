@@ -8,15 +8,15 @@ from typing import Any, Literal
 from django.http import HttpRequest
 from ninja import Body, Path, Query, Router
 
-from workflows_app import selectors, services
+from workflows_app import limits, selectors, services
 from workflows_app.engine import clock
 from workflows_app.engine.errors import WorkflowError
-from workflows_app.models import StepType
+from workflows_app.models import StepType, Workflow
 
 from . import presenters
 from .auth import access_instance, access_workflow, actor
 from .envelope import ERROR_RESPONSES, Envelope, ok
-from .errors import ENGINE_ERRORS, invalid_input
+from .errors import ENGINE_ERRORS, ApiError, invalid_input
 from .parsing import read_json_body
 from .schemas import (
     ACCOUNT_ID_PATTERN,
@@ -55,6 +55,22 @@ StepNameQuery = Query(..., min_length=3, max_length=270)
 StepTypeQuery = Query(...)
 AttemptQuery = Query(None, ge=1, le=100_000)
 EventType = Path(..., min_length=1, max_length=100, pattern=EVENT_TYPE_PATTERN)
+RATE_LIMITED = 971
+
+
+def _take_creation_quota(workflow: Workflow, instances: int) -> None:
+    exceeded = limits.instance_creation_take(
+        account=workflow.account, workflow=workflow, instances=instances
+    )
+    if exceeded is not None:
+        raise ApiError(
+            429,
+            RATE_LIMITED,
+            f"{exceeded.message}; retry after {exceeded.retry_after} s",
+            headers={"Retry-After": str(exceeded.retry_after)},
+        )
+
+
 BASE = "/accounts/{account_id}/workflows/{workflow_name}/instances"
 
 
@@ -118,6 +134,7 @@ def instance_create(
     workflow_name: str = WorkflowName,
 ) -> dict[str, Any]:
     workflow = access_workflow(request, account_id, workflow_name)
+    _take_creation_quota(workflow, 1)
     instance = services.instance_create(
         workflow=workflow,
         instance_id=payload.instance_id,
@@ -139,6 +156,7 @@ def instance_create_batch(
     workflow_name: str = WorkflowName,
 ) -> dict[str, Any]:
     workflow = access_workflow(request, account_id, workflow_name)
+    _take_creation_quota(workflow, len(items))
     created = services.instance_create_batch(
         workflow=workflow,
         items=[{"id": item.instance_id, "params": item.params} for item in items],

@@ -12,23 +12,29 @@ import json
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.datastructures import MultiValueDict
 from ninja.parser import Parser
 
 from .errors import invalid_input
 
 JSON_TYPES = ("application/json",)
+# Deeper documents are refused up front, so no later json.dumps (the engine's,
+# the database adapter's) can hit Python's recursion limit on client data.
+MAX_JSON_DEPTH = 100
 
 
-def _check_strings(value: Any, where: str) -> None:
+def _check_strings(value: Any, where: str, depth: int = 0) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise invalid_input(f"{where[:80]}: nested deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(value, str):
         _check_text(value, where)
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(key, f"{where} (a key)")
-            _check_strings(item, f"{where}.{key}"[:200])
+            _check_strings(item, f"{where}.{key}"[:200], depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_strings(item, f"{where}[{index}]")
+            _check_strings(item, f"{where}[{index}]", depth + 1)
 
 
 def _check_text(text: str, where: str) -> None:
@@ -68,7 +74,9 @@ def read_json_body(request: HttpRequest, *, empty: Any = None) -> Any:
             f"Malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except RecursionError:
-        raise invalid_input("Malformed JSON body: nested too deeply") from None
+        raise invalid_input(
+            f"Malformed JSON body: nested deeper than {MAX_JSON_DEPTH} levels"
+        ) from None
     return value
 
 
@@ -77,3 +85,12 @@ class StrictJsonParser(Parser):
 
     def parse_body(self, request: HttpRequest) -> Any:
         return read_json_body(request, empty={})
+
+    def parse_querydict(
+        self, data: MultiValueDict, list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
+        # PostgreSQL rejects NUL in any text parameter: refuse it here, as a 400.
+        for key, values in data.lists():
+            for value in [key, *values]:
+                _check_text(value, f"query.{key[:40]}")
+        return super().parse_querydict(data, list_fields, request)

@@ -185,7 +185,9 @@ def step_detail(record: StepRecord, *, attempt: int | None = None) -> dict[str, 
             if chosen.error_name
             else None
         )
-        view["status"] = {True: "complete", False: "errored"}.get(chosen.success, "running")  # type: ignore[call-overload]
+        view["status"] = (
+            "running" if chosen.success is None else "complete" if chosen.success else "errored"
+        )
         view["error"] = error
         view["output"] = record.output if chosen.success else None
     return view

@@ -5,13 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 from django.core.serializers.json import DjangoJSONEncoder
 
 
+class Stream(Protocol):
+    def write(self, text: str) -> Any: ...
+
+
 class Output:
-    def __init__(self, stream: TextIO, *, as_json: bool) -> None:
+    def __init__(self, stream: Stream, *, as_json: bool) -> None:
         self.stream = stream
         self.as_json = as_json
 

@@ -17,10 +17,16 @@ from typing import Any
 
 @dataclasses.dataclass(frozen=True)
 class Io:
-    """Run a journal-store function (fenced DB write) in the activation thread."""
+    """Run a journal-store function (fenced DB write) in the activation thread.
+
+    A ``deferrable`` write (a step's success) may be held back and committed
+    in the same transaction as the next write, halving commits per step. The
+    drivers never hold one while another branch's step body is running.
+    """
 
     fn: Callable[..., Any]
     kwargs: dict[str, Any]
+    deferrable: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -151,10 +151,11 @@ class ActivationState:
 
     # --- commands ---
 
-    def io(self, fn: Callable[..., Any], **kwargs: Any) -> Io:
+    def io(self, fn: Callable[..., Any], *, deferrable: bool = False, **kwargs: Any) -> Io:
         return Io(
-            fn,
-            {
+            deferrable=deferrable,
+            fn=fn,
+            kwargs={
                 "instance_pk": self.snapshot.pk,
                 "token": self.token,
                 # Every fenced write also renews the lease; a running body renews
@@ -248,7 +249,7 @@ def do_step(state: ActivationState, key: Key, fn: Callable[..., Any], config: An
             "wall_ms": result.wall_ms,
         }
         if error is None:
-            yield state.io(store.attempt_finish, output=output, **finish)
+            yield state.io(store.attempt_finish, output=output, deferrable=True, **finish)
             return output
 
         stored_error = error_to_dict(error)

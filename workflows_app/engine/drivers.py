@@ -32,6 +32,7 @@ from django.db import connections
 
 from .commands import AttemptResult, Execute, Io, Park
 from .errors import WorkflowError
+from . import store
 from .store import LeaseLostError
 
 # Loop turns with no progress that prove every branch is parked. A finished
@@ -194,6 +195,8 @@ class SyncDriver:
         self.deadlines: list[dt.datetime | None] = []
         self.io_cpu_s = 0.0
         self._keeper = keeper
+        # Deferred writes, committed with the next write (or the activation's end).
+        self.pending: list[Io] = []
 
     def perform(self, generator: Generator[Any, Any, Any]) -> Any:
         value: Any = None
@@ -215,9 +218,14 @@ class SyncDriver:
 
     def _perform(self, command: Io | Execute) -> Any:
         if isinstance(command, Io):
+            if command.deferrable:
+                self.pending.append(command)
+                return None
             started = time.thread_time()
             try:
-                return command.fn(**command.kwargs)
+                result = store.apply(command.fn, command.kwargs, self.pending)
+                self.pending.clear()
+                return result
             finally:
                 self.io_cpu_s += time.thread_time() - started
         wall_started = time.perf_counter()
@@ -244,6 +252,8 @@ def _quiet_abandoned_branches(loop: asyncio.AbstractEventLoop, context: dict[str
 class AsyncDriver:
     def __init__(self, keeper: LeaseKeeper) -> None:
         self._keeper = keeper
+        self.pending: list[Io] = []
+        self._executing = 0  # step bodies running right now, across branches
         self.deadlines: list[dt.datetime | None] = []
         self._inflight = 0
         self._progress = 0
@@ -288,7 +298,25 @@ class AsyncDriver:
 
     async def _perform(self, command: Io | Execute) -> Any:
         if isinstance(command, Io):
-            return await sync_to_async(command.fn, thread_sensitive=True)(**command.kwargs)
+            if command.deferrable and not self._executing:
+                self.pending.append(command)
+                return None
+            # Held writes go with this one; a body running in another branch
+            # means a write that can be deferred is not (a crash must not lose it).
+            batch = [*self.pending, command] if command.deferrable else list(self.pending)
+            main = batch.pop() if command.deferrable else command
+            result = await sync_to_async(store.apply, thread_sensitive=True)(
+                main.fn, main.kwargs, batch
+            )
+            del self.pending[: len(batch)]  # others may have been added meanwhile
+            return result
+        self._executing += 1
+        try:
+            return await self._execute(command)
+        finally:
+            self._executing -= 1
+
+    async def _execute(self, command: Execute) -> Any:
         wall_started = time.perf_counter()
         if inspect.iscoroutinefunction(command.fn):
             meter = CpuMeter()

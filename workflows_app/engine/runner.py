@@ -151,6 +151,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             status=InstanceStatus.ERRORED,
             error=_instance_error(failure),
             replay_cpu_ms=replay_cpu_ms,
+            pending=driver.pending,
         )
         return False
 
@@ -164,6 +165,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             seen_event_seq=snapshot.event_seq,
             pause=state.pause_requested,
             replay_cpu_ms=replay_cpu_ms,
+            pending=driver.pending,
         )
         return written is not None and written <= clock.now()
 
@@ -176,6 +178,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             status=InstanceStatus.ERRORED,
             error=_instance_error(StepOutputError(str(exc))),
             replay_cpu_ms=replay_cpu_ms,
+            pending=driver.pending,
         )
         return False
     store.finish(
@@ -184,5 +187,6 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
         status=InstanceStatus.COMPLETE,
         output=outcome,
         replay_cpu_ms=replay_cpu_ms,
+        pending=driver.pending,
     )
     return False

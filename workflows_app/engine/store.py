@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import secrets
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import transaction
@@ -231,7 +232,7 @@ def attempt_start(
 ) -> AttemptStarted:
     """Record that an attempt of a step.do begins (creating the step on its first one)."""
     now = clock.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         _fence(
             instance_pk,
             token,
@@ -295,7 +296,7 @@ def attempt_finish(
         status = StepStatus.RETRYING
     else:
         status = StepStatus.FAILED
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         # Progress was made: this delivery is not a poison loop.
         _fence(instance_pk, token, starting=False, lease_until=lease_until, delivery_count=0)
         StepAttempt.objects.filter(pk=attempt_pk).update(
@@ -329,7 +330,7 @@ def waiter_register(
     detail: dict[str, Any],
 ) -> JournalEntry:
     """Persist a sleep or an event wait, with its deadline, the first time it is reached."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         _fence(instance_pk, token, starting=True, lease_until=lease_until)
         record = StepRecord.objects.create(
             instance_id=instance_pk,
@@ -359,7 +360,7 @@ def waiter_finish(
 
     Returns False if the event was taken by someone else meanwhile.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         _fence(instance_pk, token, starting=True, lease_until=lease_until, delivery_count=0)
         if event_pk is not None and not Event.objects.filter(
             pk=event_pk, consumed_by__isnull=True
@@ -373,6 +374,22 @@ def waiter_finish(
     return True
 
 
+# --- Deferred writes ----------------------------------------------------------
+
+
+def apply(fn: Callable[..., Any], kwargs: dict[str, Any], pending: Sequence[Any]) -> Any:
+    """Commit the deferred writes ``pending`` (Io commands) with ``fn`` in one transaction.
+
+    Every write fences on its own, so a lost lease rolls back all of them.
+    """
+    if not pending:
+        return fn(**kwargs)
+    with transaction.atomic(savepoint=False):
+        for io in pending:
+            io.fn(**io.kwargs)
+        return fn(**kwargs)
+
+
 # --- Ending an activation -----------------------------------------------------
 
 
@@ -384,10 +401,16 @@ def finish(
     output: Any = None,
     error: dict[str, Any] | None = None,
     replay_cpu_ms: float = 0,
+    pending: Sequence[Any] = (),
 ) -> bool:
-    """Write a terminal status (complete or errored) and release the lease."""
+    """Write a terminal status (complete or errored) and release the lease.
+
+    ``pending`` deferred writes commit with it, or not at all if the lease is lost.
+    """
     now = clock.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
+        for io in pending:
+            io.fn(**io.kwargs)
         return bool(
             Instance.objects.filter(
                 pk=instance_pk,
@@ -416,6 +439,7 @@ def suspend(
     seen_event_seq: int,
     pause: bool,
     replay_cpu_ms: float = 0,
+    pending: Sequence[Any] = (),
 ) -> dt.datetime | None:
     """Release the lease, leaving the instance waiting (or paused) until ``wake_at``.
 
@@ -424,7 +448,9 @@ def suspend(
     sleeping past it.
     """
     now = clock.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
+        for io in pending:
+            io.fn(**io.kwargs)
         row = (
             Instance.objects.select_for_update()
             .filter(pk=instance_pk, lease_token=token)
@@ -468,7 +494,7 @@ def step_abandon(
 ) -> None:
     """Fail a step whose every allowed attempt was lost with its worker."""
     now = clock.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         _fence(instance_pk, token, starting=True, lease_until=lease_until)
         StepAttempt.objects.filter(step_id=entry.pk, ended_at__isnull=True).update(
             ended_at=now,
@@ -505,7 +531,9 @@ def due_instance_pks(*, limit: int) -> list[int]:
 DISPATCH_BATCH = 500
 
 
-def due_instance_pks_for_dispatch(*, limit: int, redispatch_seconds: float) -> list[int]:
+def due_instance_pks_for_dispatch(
+    *, limit: int, redispatch_seconds: float, doorbell_grace_seconds: float | None = None
+) -> list[int]:
     """Take a batch of due instances to send to the workers, marking them as sent.
 
     Several schedulers may run: on PostgreSQL the batch is locked with
@@ -517,13 +545,23 @@ def due_instance_pks_for_dispatch(*, limit: int, redispatch_seconds: float) -> l
     it when the mark runs out (a lost message, a flushed broker) it is sent
     again. A dead worker's expired lease is dropped here too, which fences off
     that worker should it wake up.
+
+    An instance made due by a write (created, sent an event, resumed,
+    restarted: ``wake_at`` is that write's ``modified_at``) was sent by that
+    write's doorbell after commit, so it is left alone for
+    ``doorbell_grace_seconds`` (default: ``redispatch_seconds``). A timer that
+    came due since the last write (``wake_at > modified_at``) is sent at once.
     """
     now = clock.now()
+    grace = redispatch_seconds if doorbell_grace_seconds is None else doorbell_grace_seconds
     with transaction.atomic():
         pks = list(
             Instance.objects.select_for_update(skip_locked=True)
             .filter(status__in=RUNNABLE_STATUSES, wake_at__lte=now)
             .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+            .filter(
+                Q(wake_at__gt=F("modified_at")) | Q(wake_at__lte=now - dt.timedelta(seconds=grace))
+            )
             .order_by("wake_at")
             .values_list("pk", flat=True)[:limit]
         )
