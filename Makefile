@@ -27,6 +27,7 @@ install: $(VENV)/.installed
 
 migrate: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
 
 seed: migrate
 	$(PY) manage.py seed_demo

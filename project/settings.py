@@ -180,15 +180,22 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 # A step's timeout is enforced by the engine (and a dead worker's lease, renewed
 # by a heartbeat while a body runs, expires within WORKFLOWS_LEASE_SECONDS); the
 # Celery hard limit only backstops a pool child wedged in a blocking C call.
-# It is the longest step timeout expected in this deployment (Cloudflare's
-# default step timeout is 10 minutes) plus margin. One activation may run
-# several steps in a row: a task killed by this limit loses only its current
-# attempt, which the scheduler re-dispatches once the lease expires.
+# The longest step timeout allowed (a longer one is refused at the step.do
+# call; Cloudflare's default is 10 minutes). One activation runs steps in a
+# row but starts no new step after WORKFLOWS_ACTIVATION_BUDGET_SECONDS: it
+# hands the instance back to the queue instead. So an activation lasts at most
+# budget + one step, and the hard limit is that plus margin.
 WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS = int(
     os.environ.get("WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS", "600")
 )
+WORKFLOWS_ACTIVATION_BUDGET_SECONDS = float(
+    os.environ.get("WORKFLOWS_ACTIVATION_BUDGET_SECONDS", "60")
+)
 CELERY_TASK_TIME_LIMIT = int(
-    os.environ.get("CELERY_TASK_TIME_LIMIT", str(WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS + 60))
+    os.environ.get(
+        "CELERY_TASK_TIME_LIMIT",
+        str(WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS + int(WORKFLOWS_ACTIVATION_BUDGET_SECONDS) + 60),
+    )
 )
 # No soft limit: SoftTimeLimitExceeded would surface inside replay as a workflow
 # error. Timeouts are the engine's job; expiry of the lease covers the rest.

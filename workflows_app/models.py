@@ -139,9 +139,7 @@ class Instance(models.Model):
                 fields=["account", "workflow", "status", "-created_at"],
                 name="instance_wf_status_idx",
             ),
-            models.Index(
-                fields=["account", "status", "-created_at"], name="instance_status_idx"
-            ),
+            models.Index(fields=["account", "status", "-created_at"], name="instance_status_idx"),
             # Id-prefix search (LIKE 'x%'); PostgreSQL needs the pattern opclass
             # unless the database collation is C. Other databases ignore it.
             models.Index(

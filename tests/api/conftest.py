@@ -80,7 +80,7 @@ class ApiClient:
         body_json = json.loads(response.content)
         assert set(body_json) >= {"success", "errors", "messages", "result"}, body_json
         assert body_json["success"] is (response.status_code < 400), body_json
-        response.envelope = body_json
+        response.envelope = body_json  # type: ignore[attr-defined]
         return response
 
     def get(self, path: str, **kw: Any) -> Any:

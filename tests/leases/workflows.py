@@ -66,3 +66,27 @@ class SlowSync(WorkflowEntrypoint):
 
     def run(self, event: Any, step: Any) -> str:
         return step.do("slow", _slow_body)
+
+
+replays: list[int] = []
+
+
+class FiveSteps(WorkflowEntrypoint):
+    name = "budget-five-steps"
+
+    async def run(self, event: Any, step: Any) -> list[int]:
+        replays.append(1)
+        return [await step.do(f"s{n}", lambda n=n: n) for n in range(5)]
+
+
+class TooLongTimeout(WorkflowEntrypoint):
+    name = "budget-too-long-timeout"
+
+    def run(self, event: Any, step: Any) -> str:
+        from workflows_app.sdk import InvalidStepError
+
+        try:
+            step.do("slow", lambda: 1, config={"timeout": "11 minutes"})
+        except InvalidStepError as exc:
+            return str(exc)
+        return "accepted"

@@ -63,7 +63,7 @@ def actor(request: HttpRequest) -> str:
 def access_account(request: HttpRequest, account_id: str) -> Account:
     """The token's account if it is ``account_id``; a 404 otherwise (also for writes)."""
     token = request_token(request)
-    if not _ACCOUNT_ID_RE.match(account_id) or token.account_id != account_id:
+    if not _ACCOUNT_ID_RE.fullmatch(account_id) or token.account_id != account_id:
         raise account_not_found(account_id)
     if token.read_only and request.method not in SAFE_METHODS:
         raise ApiError(403, AUTH_ERROR, "This API token is read-only; it cannot make changes")
@@ -71,7 +71,7 @@ def access_account(request: HttpRequest, account_id: str) -> Account:
 
 
 def check_workflow_name(name: str) -> str:
-    if len(name) > MAX_WORKFLOW_NAME or not WORKFLOW_NAME_RE.match(name):
+    if len(name) > MAX_WORKFLOW_NAME or not WORKFLOW_NAME_RE.fullmatch(name):
         from .errors import invalid_input
 
         raise invalid_input(

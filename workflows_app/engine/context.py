@@ -12,6 +12,7 @@ import datetime as dt
 import inspect
 import json
 import re
+import time
 from collections import defaultdict
 from collections.abc import Callable, Generator
 from typing import Any
@@ -119,6 +120,9 @@ class ActivationState:
         self.pause_requested = False
         self.nondeterminism: NondeterminismError | None = None
         self.lease_seconds = lease_seconds
+        # No new step starts past this point: the worker is handed back.
+        self.budget_ends = time.monotonic() + settings.WORKFLOWS_ACTIVATION_BUDGET_SECONDS
+        self.attempts_started = 0  # every activation may start at least one attempt
 
     # --- keys and replay bookkeeping ---
 
@@ -205,6 +209,10 @@ def do_step(state: ActivationState, key: Key, fn: Callable[..., Any], config: An
             and entry.wake_at > clock.now()
         ):
             yield Park(entry.wake_at)
+        if state.attempts_started and time.monotonic() > state.budget_ends:
+            # This activation has run long enough: replay resumes here at once,
+            # in a fresh activation (on any worker).
+            yield Park(clock.now())
         if entry is not None and entry.attempt_count > resolved.retries.limit:
             # Every allowed attempt was started and lost with its worker: a poison step.
             yield from state.boundary(state.io(store.step_abandon, entry=entry))
@@ -219,6 +227,7 @@ def do_step(state: ActivationState, key: Key, fn: Callable[..., Any], config: An
                 config=resolved.as_dict(),
             )
         )
+        state.attempts_started += 1
         if entry is None:
             state.step_count += 1
         entry = started.entry
@@ -241,7 +250,7 @@ def do_step(state: ActivationState, key: Key, fn: Callable[..., Any], config: An
                 output = _json_roundtrip(result.value)
             except NotPersistableError as exc:
                 error = StepOutputError(str(exc))
-        finish = {
+        finish: dict[str, Any] = {
             "entry": entry,
             "attempt_pk": started.attempt_pk,
             "timed_out": result.timed_out,

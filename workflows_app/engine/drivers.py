@@ -30,9 +30,9 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+from . import store
 from .commands import AttemptResult, Execute, Io, Park
 from .errors import WorkflowError
-from . import store
 from .store import LeaseLostError
 
 # Loop turns with no progress that prove every branch is parked. A finished

@@ -100,8 +100,15 @@ def resolve_config(config: Any, *, step_name: str) -> StepConfig:
             f"Step config for {where}: retries.backoff must be one of {', '.join(BACKOFFS)}"
         )
     timeout = config.get("timeout", DEFAULT_TIMEOUT)
-    if to_ms(timeout, what=f"Step config for {where}: timeout") == 0:
+    timeout_ms = to_ms(timeout, what=f"Step config for {where}: timeout")
+    if timeout_ms == 0:
         raise InvalidStepError(f"Step config for {where}: timeout must be greater than 0")
+    longest = settings.WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS
+    if timeout_ms > longest * 1000:
+        raise InvalidStepError(
+            f"Step config for {where}: timeout must be at most {longest} seconds "
+            "(setting WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS)"
+        )
     return StepConfig(
         retries=RetryPolicy(limit=limit, delay=_storable(delay), backoff=backoff),
         timeout=_storable(timeout),

@@ -18,6 +18,7 @@ from workflows_app.models import InstanceStatus
 
 from . import clock, registry, store
 from .context import ActivationState, WorkflowStep
+from .dispatch import get_dispatcher
 from .drivers import AsyncDriver, CpuMeter, LeaseKeeper, Suspended, SyncDriver
 from .entrypoint import WorkflowEvent
 from .errors import NondeterminismError, StepOutputError, WorkflowNotFoundError
@@ -36,10 +37,19 @@ def _instance_error(exc: BaseException) -> dict[str, str]:
 
 
 def advance(instance_pk: int) -> None:
-    """Run activations of the instance while it has work due now."""
+    """Run activations of the instance while it has work due now.
+
+    Past the activation budget the instance is handed back to the dispatcher
+    rather than replayed again here, so one task never outlives its time limit
+    and one long workflow cannot hold a worker.
+    """
+    started = time.monotonic()
     for _ in range(MAX_IMMEDIATE_REPLAYS):
         if not activate(instance_pk):
             return
+        if time.monotonic() - started > settings.WORKFLOWS_ACTIVATION_BUDGET_SECONDS:
+            break
+    get_dispatcher().dispatch([instance_pk])
 
 
 def activate(instance_pk: int) -> bool:
