@@ -8,7 +8,7 @@ PYTHON_CANDIDATES := python3.13 python3.12 /root/.pyenv/versions/3.13*/bin/pytho
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-postgres lint migrate seed clean
+.PHONY: install run test test-postgres lint migrate seed bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@set -e; \
@@ -40,6 +40,12 @@ test: install
 
 test-postgres: install
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/test $(PY) -m pytest -q -n 2
+
+# Figures, never asserted: engine on PostgreSQL + Redis + 2 worker processes,
+# then the console's heaviest pages with a million instances.
+bench: install
+	$(PY) bench/run.py
+	$(PY) bench/console.py
 
 lint: install
 	$(VENV)/bin/ruff check .

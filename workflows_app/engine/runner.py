@@ -78,7 +78,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             error=_instance_error(error),
         )
         return False
-    if store.delivery_count(instance_pk) > settings.WORKFLOWS_MAX_DELIVERIES:
+    if snapshot.delivery_count > settings.WORKFLOWS_MAX_DELIVERIES:
         # Every recent activation died without progress (kill, OOM): a poison instance.
         poison = RuntimeError(
             f"The instance was picked up {settings.WORKFLOWS_MAX_DELIVERIES} times without "

@@ -90,6 +90,7 @@ class Snapshot:
     created_at: dt.datetime
     event_seq: int
     step_count: int
+    delivery_count: int  # activations claimed since the last progress, this one included
     journal: list[JournalEntry]
     events: list[BufferedEvent]
 
@@ -155,13 +156,10 @@ def load(instance_pk: int) -> Snapshot:
         created_at=instance.created_at,
         event_seq=instance.event_seq,
         step_count=instance.step_count,
+        delivery_count=instance.delivery_count,
         journal=journal,
         events=events,
     )
-
-
-def delivery_count(instance_pk: int) -> int:
-    return Instance.objects.values_list("delivery_count", flat=True).get(pk=instance_pk)
 
 
 # --- Fencing ----------------------------------------------------------------
