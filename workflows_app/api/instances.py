@@ -17,12 +17,10 @@ from . import presenters
 from .auth import access_instance, access_workflow, actor
 from .envelope import ERROR_RESPONSES, Envelope, ok
 from .errors import ENGINE_ERRORS, ApiError, invalid_input
+from .params import AccountId, InstanceId, PageQuery, PerPageQuery, WorkflowName
 from .parsing import read_json_body
 from .schemas import (
-    ACCOUNT_ID_PATTERN,
     EVENT_TYPE_PATTERN,
-    INSTANCE_ID_PATTERN,
-    WORKFLOW_NAME_PATTERN,
     BatchDeleteIn,
     BatchDeleteOut,
     EventOut,
@@ -39,13 +37,8 @@ from .schemas import (
 
 router = Router(tags=["instances"])
 
-AccountId = Path(..., pattern=ACCOUNT_ID_PATTERN, description="32-hex account id")
-WorkflowName = Path(..., min_length=1, max_length=64, pattern=WORKFLOW_NAME_PATTERN)
-InstanceId = Path(..., min_length=1, max_length=100, pattern=INSTANCE_ID_PATTERN)
 StatusQuery = Query(None)
 DateQuery = Query(None, max_length=40, description="ISO 8601, UTC")
-PageQuery = Query(1, ge=1, le=1_000_000)
-PerPageQuery = Query(50, ge=1, le=100)
 CursorQuery = Query(None, max_length=200)
 DirectionQuery = Query("desc")
 BatchBody = Body(...)

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Path, Query, Router
+from ninja import Query, Router
 
 from workflows_app import selectors, services
 from workflows_app.engine import registry
@@ -15,9 +15,8 @@ from . import presenters
 from .auth import access_account, access_workflow, actor, check_workflow_name
 from .envelope import ERROR_RESPONSES, Envelope, ok
 from .errors import invalid_input
+from .params import AccountId, PageQuery, PerPageQuery, WorkflowName
 from .schemas import (
-    ACCOUNT_ID_PATTERN,
-    WORKFLOW_NAME_PATTERN,
     WorkflowDeleteOut,
     WorkflowOut,
     WorkflowUpdateIn,
@@ -26,11 +25,7 @@ from .schemas import (
 
 router = Router(tags=["workflows"])
 
-AccountId = Path(..., pattern=ACCOUNT_ID_PATTERN, description="32-hex account id")
-PageQuery = Query(1, ge=1, le=1_000_000)
-PerPageQuery = Query(50, ge=1, le=100)
 SearchQuery = Query(None, max_length=64)
-WorkflowName = Path(..., min_length=1, max_length=64, pattern=WORKFLOW_NAME_PATTERN)
 
 
 @router.get(

@@ -123,14 +123,8 @@ def approval_decide(request: HttpRequest, account_id: str, step_pk: int) -> Http
 def approvals_badge(request: HttpRequest, account_id: str) -> HttpResponse:
     """The live count in the navigation (polled)."""
     access = access_account(request.user, account_id)
-    return render(
-        request,
-        "workflows/base.html#approvals-badge",
-        {
-            "access": access,
-            "pending_count": console_selectors.pending_approvals(account=access.account).count(),
-        },
-    )
+    # pending_count comes from the console context processor, as on every page.
+    return render(request, "workflows/base.html#approvals-badge", {"access": access})
 
 
 @login_required
