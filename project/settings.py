@@ -259,6 +259,9 @@ CELERY_TIMEZONE = "UTC"
 WORKFLOWS_REDISPATCH_SECONDS = float(os.environ.get("WORKFLOWS_REDISPATCH_SECONDS", "10"))
 # The scheduler's longest sleep between two looks at the due query.
 WORKFLOWS_SCHEDULER_POLL_SECONDS = float(os.environ.get("WORKFLOWS_SCHEDULER_POLL_SECONDS", "0.2"))
+# Timers due this soon after an activation ends also get a message with a
+# short countdown, so they fire on time rather than up to a poll late.
+WORKFLOWS_PRECISE_TIMER_SECONDS = float(os.environ.get("WORKFLOWS_PRECISE_TIMER_SECONDS", "5"))
 
 # How often the console refreshes a live instance page.
 CONSOLE_POLL_SECONDS = int(os.environ.get("CONSOLE_POLL_SECONDS", "5"))

@@ -1,13 +1,16 @@
 """The production dispatcher: one ``advance_instance`` message per instance, via Celery.
 
 Named in ``settings.WORKFLOWS_DISPATCHER``; the engine loads it lazily and
-never imports Celery itself. Messages carry only the instance's primary key,
-never an ETA or countdown: durable timers are ``Instance.wake_at`` rows that
-the scheduler turns into messages when they are due.
+never imports Celery itself. Messages carry only the instance's primary key.
+Durable timers are ``Instance.wake_at`` rows that the scheduler turns into
+messages when they are due; ``dispatch_at`` only adds a *precise* early copy
+for timers a few seconds away (a countdown far below Redis's visibility
+timeout, so it can never be redelivered as a duplicate of itself).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 
@@ -35,3 +38,17 @@ class CeleryDispatcher:
                 "could not publish %d instance(s); the scheduler will re-send them",
                 len(instance_pks),
             )
+
+    def dispatch_at(self, instance_pk: int, when: dt.datetime, now: dt.datetime) -> None:
+        """Ask a worker to advance the instance at ``when`` (a few seconds away at most)."""
+        from project.celery import app
+        from workflows_app.tasks import advance_instance
+
+        countdown = max(0.0, (when - now).total_seconds())
+        try:
+            with app.producer_or_acquire() as producer:
+                advance_instance.apply_async(
+                    (int(instance_pk),), countdown=min(countdown, 60), producer=producer
+                )
+        except Exception:
+            logger.exception("could not publish a timer for instance %s", instance_pk)

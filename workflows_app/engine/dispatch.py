@@ -9,6 +9,7 @@ outbox, and the scheduler's due query covers a crash between commit and send.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import logging
 import threading
@@ -25,6 +26,20 @@ logger = logging.getLogger(__name__)
 
 class Dispatcher(Protocol):
     def dispatch(self, instance_pks: Sequence[int]) -> None: ...
+
+
+def dispatch_soon(instance_pk: int, when: dt.datetime, now: dt.datetime) -> None:
+    """A timer due within WORKFLOWS_PRECISE_TIMER_SECONDS also gets its own message.
+
+    The scheduler would wake it anyway, up to a poll interval late; a backend
+    with ``dispatch_at`` (Celery) delivers it on time. Backends without it
+    (inline) rely on the scheduler alone.
+    """
+    if (when - now).total_seconds() > settings.WORKFLOWS_PRECISE_TIMER_SECONDS:
+        return
+    dispatch_at = getattr(get_dispatcher(), "dispatch_at", None)
+    if dispatch_at is not None:
+        dispatch_at(instance_pk, when, now)
 
 
 class InlineDispatcher:

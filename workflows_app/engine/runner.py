@@ -18,7 +18,7 @@ from workflows_app.models import InstanceStatus
 
 from . import clock, registry, store
 from .context import ActivationState, WorkflowStep
-from .dispatch import get_dispatcher
+from .dispatch import dispatch_soon, get_dispatcher
 from .drivers import AsyncDriver, CpuMeter, LeaseKeeper, Suspended, SyncDriver
 from .entrypoint import WorkflowEvent
 from .errors import NondeterminismError, StepOutputError, WorkflowNotFoundError
@@ -177,7 +177,10 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             replay_cpu_ms=replay_cpu_ms,
             pending=driver.pending,
         )
-        return written is not None and written <= clock.now()
+        now = clock.now()
+        if written is not None and written > now:
+            dispatch_soon(instance_pk, written, now)
+        return written is not None and written <= now
 
     try:
         check_persistable(outcome, what="The output of run()")
