@@ -9,6 +9,7 @@ import pytest
 from workflows_app.engine import clock as engine_clock
 from workflows_app.engine import registry, scheduler
 from workflows_app.models import Account
+from workflows_app.plans import plan_named
 
 
 @pytest.fixture(autouse=True)
@@ -38,4 +39,5 @@ def run_due():
 
 @pytest.fixture
 def account(db) -> Account:
-    return Account.objects.create(name="Test account")
+    """An account on the Paid plan: no per-step CPU limit to trip over in tests."""
+    return Account.objects.create(name="Test account", plan=plan_named("paid"))

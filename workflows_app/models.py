@@ -21,6 +21,10 @@ class Account(models.Model):
     id = models.CharField(primary_key=True, max_length=32, default=new_account_id, editable=False)
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    # NULL means the plan named "free".
+    plan = models.ForeignKey(
+        "Plan", null=True, blank=True, on_delete=models.PROTECT, related_name="accounts"
+    )
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"
@@ -117,8 +121,13 @@ class Instance(models.Model):
     delivery_count = models.PositiveIntegerField(default=0)
     # Lifetime step.do count, checked against WORKFLOWS_MAX_STEPS.
     step_count = models.PositiveIntegerField(default=0)
-    # CPU spent replaying run() outside step bodies (step bodies are metered per attempt).
-    replay_cpu_ms = models.FloatField(default=0)
+    # CPU spent replaying run() outside step bodies, in microseconds (step
+    # bodies are metered per attempt). Integers, so meters sum exactly.
+    replay_cpu_us = models.BigIntegerField(default=0)
+    # Bytes of params, output and error; steps and events count their own.
+    stored_bytes = models.BigIntegerField(default=0)
+    # Retention removed this instance's state; the row stays as a tombstone.
+    purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -190,6 +199,8 @@ class StepRecord(models.Model):
     attempt_count = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Bytes of config, detail, output and every attempt's error (the journal).
+    stored_bytes = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -235,6 +246,7 @@ class Event(models.Model):
     consumed_by = models.OneToOneField(
         StepRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="event"
     )
+    stored_bytes = models.BigIntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["instance", "type", "id"], name="event_inbox_idx")]
@@ -339,3 +351,63 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.scope} @ {self.window_start}: {self.count}"
+
+
+class Plan(models.Model):
+    """Limits, included amounts and prices; editable by a superuser in the admin.
+
+    A NULL limit means "no limit". Money is Decimal, quantities are integers.
+    """
+
+    name = models.CharField(max_length=32, unique=True)
+    # Limits, enforced where the work happens.
+    cpu_ms_per_step_limit = models.PositiveIntegerField(null=True, blank=True)
+    daily_invocations_limit = models.PositiveBigIntegerField(null=True, blank=True)
+    storage_bytes_limit = models.PositiveBigIntegerField(null=True, blank=True)
+    # Included each billing period (a calendar month).
+    included_cpu_ms = models.PositiveBigIntegerField(default=0)
+    included_invocations = models.PositiveBigIntegerField(default=0)
+    included_storage_gb = models.DecimalField(max_digits=12, decimal_places=3, default=0)
+    # Prices beyond the included amounts (USD).
+    price_per_million_cpu_ms = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    price_per_million_invocations = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    price_per_gb_month = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    # Days finished instances keep their state, and the most a workflow may ask for.
+    retention_days = models.PositiveIntegerField(default=3)
+    max_retention_days = models.PositiveIntegerField(default=3)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UsageDaily(models.Model):
+    """Usage counters per account, workflow and UTC day.
+
+    Incremented in the same transaction as the journal write they meter, so a
+    duplicate delivery or a crashed worker can never count twice. Each instance
+    writes to one of a few shards so concurrent steps do not queue on one row;
+    readers sum the shards.
+    """
+
+    SHARDS = 8
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="usage")
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="usage")
+    day = models.DateField()
+    shard = models.PositiveSmallIntegerField(default=0)
+    invocations = models.BigIntegerField(default=0)  # instances created
+    attempts = models.BigIntegerField(default=0)  # step attempts finished
+    cpu_us = models.BigIntegerField(default=0)  # step attempts + replay, microseconds
+    wall_us = models.BigIntegerField(default=0)  # step attempts, microseconds
+    stored_bytes_delta = models.BigIntegerField(default=0)  # bytes added minus bytes removed
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "workflow", "day", "shard"], name="unique_usage_cell"
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "day"], name="usage_account_day_idx")]
+
+    def __str__(self) -> str:
+        return f"usage {self.account_id} {self.workflow_id} {self.day}"

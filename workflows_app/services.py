@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 
-from workflows_app.engine import clock, registry
+from workflows_app import metering
+from workflows_app.engine import clock, registry, store
 from workflows_app.engine.context import validate_event_type
 from workflows_app.engine.dispatch import dispatch_on_commit
 from workflows_app.engine.errors import (
@@ -35,6 +36,7 @@ from workflows_app.engine.serialization import (
     NotPersistableError,
     check_persistable,
 )
+from workflows_app.engine.store import size_of
 from workflows_app.models import (
     TERMINAL_STATUSES,
     Account,
@@ -144,7 +146,7 @@ def _new_instance(
     if instance_id is None:
         instance_id = str(uuid.uuid4())
     validate_instance_id(instance_id)
-    validate_json_value(params, what="params")
+    params_bytes = validate_json_value(params, what="params")
     now = clock.now()
     return Instance(
         account_id=workflow.account_id,
@@ -156,7 +158,14 @@ def _new_instance(
         created_at=now,
         modified_at=now,
         wake_at=now,
+        stored_bytes=0 if params is None else params_bytes,
     )
+
+
+def _insert_metered(instance: Instance) -> None:
+    """Insert the instance and count it: one invocation, its params' bytes."""
+    instance.save(force_insert=True)
+    store.meter(metering.meter_key(instance), invocations=1, stored_bytes=instance.stored_bytes)
 
 
 def instance_create(
@@ -170,9 +179,10 @@ def instance_create(
     instance = _new_instance(
         workflow=workflow, instance_id=instance_id, params=params, trigger_source=trigger_source
     )
+    metering.check_quotas(workflow.account, new_invocations=1)
     try:
         with transaction.atomic():
-            instance.save(force_insert=True)
+            _insert_metered(instance)
     except IntegrityError as exc:
         raise InstanceAlreadyExistsError(
             f'Workflow instance with id "{instance.instance_id}" already exists'
@@ -211,10 +221,11 @@ def instance_create_batch(
     )
     if existing:
         raise InstanceAlreadyExistsError(f"Workflow instance(s) {existing} already exist")
+    metering.check_quotas(workflow.account, new_invocations=len(instances))
     try:
         with transaction.atomic():
             for instance in instances:
-                instance.save(force_insert=True)
+                _insert_metered(instance)
     except IntegrityError as exc:  # a concurrent create won the race for an id
         raise InstanceAlreadyExistsError(
             "A workflow instance with one of these ids already exists"
@@ -364,10 +375,19 @@ def instance_restart(
             point = _restart_point(locked, from_step)
             steps = steps.filter(seq__gte=point.seq)
         wiped = list(steps.values_list("pk", flat=True))
-        Event.objects.filter(instance=locked).filter(
+        events = Event.objects.filter(instance=locked).filter(
             Q(consumed_by__isnull=True) | Q(consumed_by__in=wiped)
-        ).delete()
+        )
+        params_bytes = 0 if locked.params is None else size_of(locked.params)
+        freed = (
+            (steps.aggregate(n=Sum("stored_bytes"))["n"] or 0)
+            + (events.aggregate(n=Sum("stored_bytes"))["n"] or 0)
+            + (locked.stored_bytes - params_bytes)  # the output or error
+        )
+        events.delete()
         steps.delete()
+        store.meter(metering.meter_key(locked), stored_bytes=-freed)
+        locked.stored_bytes = params_bytes
         now = clock.now()
         locked.status = InstanceStatus.QUEUED
         locked.output = None
@@ -392,6 +412,9 @@ def instance_delete(*, instance: Instance, actor: str | None = None, reason: str
     with transaction.atomic():
         locked = _locked(instance)
         _audit(instance=locked, actor=actor, action="delete", reason=reason)
+        store.meter(
+            metering.meter_key(locked), stored_bytes=-metering.instance_stored_bytes(locked)
+        )
         locked.delete()
 
 
@@ -415,7 +438,7 @@ def event_send(
         validate_event_type(event_type)
     except InvalidStepError as exc:
         raise InvalidInputError(str(exc)) from exc
-    validate_json_value(payload, what="The event payload")
+    payload_bytes = 0 if payload is None else validate_json_value(payload, what="The event payload")
     with transaction.atomic():
         locked = _locked(instance)
         if locked.status in TERMINAL_STATUSES:
@@ -424,8 +447,13 @@ def event_send(
             )
         now = clock.now()
         event = Event.objects.create(
-            instance=locked, type=event_type, payload=payload, created_at=now
+            instance=locked,
+            type=event_type,
+            payload=payload,
+            created_at=now,
+            stored_bytes=payload_bytes,
         )
+        store.meter(metering.meter_key(locked), stored_bytes=payload_bytes)
         wake = locked.status in (InstanceStatus.RUNNING, InstanceStatus.QUEUED) or (
             locked.status == InstanceStatus.WAITING
             and StepRecord.objects.filter(

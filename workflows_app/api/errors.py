@@ -33,13 +33,14 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 
-from workflows_app.engine.errors import WorkflowError
+from workflows_app.engine.errors import QuotaExceededError, WorkflowError
 
 logger = logging.getLogger(__name__)
 
 AUTH_ERROR = 10000
 INVALID_INPUT = 10001
 INTERNAL_ERROR = 10002
+RATE_LIMITED = 971  # Cloudflare's throttling code
 
 
 class ApiError(Exception):
@@ -116,6 +117,12 @@ def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
 def _classify(exc: BaseException) -> ErrorBody:
     if isinstance(exc, ApiError):
         return ErrorBody(exc.status, [{"code": exc.code, "message": exc.message}], exc.headers)
+    if isinstance(exc, QuotaExceededError):  # the plan's daily invocations or storage
+        return ErrorBody(
+            429,
+            [{"code": RATE_LIMITED, "message": str(exc)}],
+            {"Retry-After": str(exc.retry_after)},
+        )
     if isinstance(exc, WorkflowError):
         status, code = ENGINE_ERRORS.get(exc.code, (400, INVALID_INPUT))
         return ErrorBody(status, [{"code": code, "message": str(exc)}])

@@ -16,7 +16,7 @@ from workflows_app.models import StepType, Workflow
 from . import presenters
 from .auth import access_instance, access_workflow, actor
 from .envelope import ERROR_RESPONSES, Envelope, ok
-from .errors import ENGINE_ERRORS, ApiError, invalid_input
+from .errors import ENGINE_ERRORS, RATE_LIMITED, ApiError, invalid_input
 from .params import AccountId, InstanceId, PageQuery, PerPageQuery, WorkflowName
 from .parsing import read_json_body
 from .schemas import (
@@ -48,7 +48,6 @@ StepNameQuery = Query(..., min_length=3, max_length=270)
 StepTypeQuery = Query(...)
 AttemptQuery = Query(None, ge=1, le=100_000)
 EventType = Path(..., min_length=1, max_length=100, pattern=EVENT_TYPE_PATTERN)
-RATE_LIMITED = 971
 
 
 def _take_creation_quota(workflow: Workflow, instances: int) -> None:

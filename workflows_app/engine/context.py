@@ -25,6 +25,7 @@ from . import clock, store
 from .commands import AttemptResult, Execute, Io, Park
 from .durations import MAX_SLEEP_MS, Duration, to_ms
 from .errors import (
+    CpuLimitExceededError,
     InvalidStepError,
     NondeterminismError,
     NonRetryableError,
@@ -165,6 +166,7 @@ class ActivationState:
                 # Every fenced write also renews the lease; a running body renews
                 # it through the driver's heartbeat.
                 "lease_until": clock.now() + dt.timedelta(seconds=self.lease_seconds),
+                "meter_key": self.snapshot.meter,
                 **kwargs,
             },
         )
@@ -243,10 +245,16 @@ def do_step(state: ActivationState, key: Key, fn: Callable[..., Any], config: An
         error = result.error
         if result.timed_out:
             error = WorkflowTimeoutError(f"Execution timed out after {int(resolved.timeout_ms)}ms")
-        output = None
+        output, output_bytes = None, 0
+        cpu_limit = state.snapshot.cpu_ms_per_step_limit
+        if error is None and cpu_limit is not None and result.cpu_ms > cpu_limit:
+            error = CpuLimitExceededError(
+                f"CPU limit exceeded: the attempt used {result.cpu_ms:.1f} ms of CPU time; "
+                f"the account's plan allows {cpu_limit} ms per step"
+            )
         if error is None:
             try:
-                check_persistable(result.value, what=f'The output of step "{name}"')
+                output_bytes = check_persistable(result.value, what=f'The output of step "{name}"')
                 output = _json_roundtrip(result.value)
             except NotPersistableError as exc:
                 error = StepOutputError(str(exc))
@@ -258,7 +266,13 @@ def do_step(state: ActivationState, key: Key, fn: Callable[..., Any], config: An
             "wall_ms": result.wall_ms,
         }
         if error is None:
-            yield state.io(store.attempt_finish, output=output, deferrable=True, **finish)
+            yield state.io(
+                store.attempt_finish,
+                output=output,
+                output_bytes=output_bytes,
+                deferrable=True,
+                **finish,
+            )
             return output
 
         stored_error = error_to_dict(error)

@@ -49,6 +49,25 @@ class StepLimitExceededError(WorkflowError):
     code = "step_limit_exceeded"
 
 
+class CpuLimitExceededError(WorkflowError):
+    """A step attempt used more CPU time than the account's plan allows per step.
+
+    Measured when the attempt ends; the attempt fails and is retried per its policy.
+    """
+
+    code = "cpu_limit_exceeded"
+
+
+class QuotaExceededError(WorkflowError):
+    """The account's plan refuses more work now (daily invocations, storage)."""
+
+    code = "quota.exceeded"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class NondeterminismError(WorkflowError):
     """The journal no longer matches what run() does; replaying would return wrong results."""
 

@@ -76,6 +76,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             token=token,
             status=InstanceStatus.ERRORED,
             error=_instance_error(error),
+            meter_key=snapshot.meter,
         )
         return False
     if snapshot.delivery_count > settings.WORKFLOWS_MAX_DELIVERIES:
@@ -89,6 +90,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             token=token,
             status=InstanceStatus.ERRORED,
             error=_instance_error(poison),
+            meter_key=snapshot.meter,
         )
         return False
 
@@ -162,6 +164,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             error=_instance_error(failure),
             replay_cpu_ms=replay_cpu_ms,
             pending=driver.pending,
+            meter_key=snapshot.meter,
         )
         return False
 
@@ -176,6 +179,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             pause=state.pause_requested,
             replay_cpu_ms=replay_cpu_ms,
             pending=driver.pending,
+            meter_key=snapshot.meter,
         )
         now = clock.now()
         if written is not None and written > now:
@@ -192,6 +196,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             error=_instance_error(StepOutputError(str(exc))),
             replay_cpu_ms=replay_cpu_ms,
             pending=driver.pending,
+            meter_key=snapshot.meter,
         )
         return False
     store.finish(
@@ -201,5 +206,6 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
         output=outcome,
         replay_cpu_ms=replay_cpu_ms,
         pending=driver.pending,
+        meter_key=snapshot.meter,
     )
     return False

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 
@@ -23,12 +23,16 @@ from workflows_app.models import (
     Event,
     Instance,
     InstanceStatus,
+    Plan,
     StepAttempt,
     StepRecord,
     StepStatus,
+    UsageDaily,
 )
+from workflows_app.plans import DEFAULT_PLANS
 
 from . import clock
+from .serialization import encoded_size
 
 WORKER_LOST = {
     "name": "WorkerLostError",
@@ -36,6 +40,73 @@ WORKER_LOST = {
     "message": "the worker running this attempt stopped before the attempt finished",
     "traceback": "",
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class MeterKey:
+    """Where an instance's usage is counted: its account, workflow and counter shard."""
+
+    account_id: str
+    workflow_id: int
+    shard: int
+
+
+_METER_SQL = """
+INSERT INTO workflows_app_usagedaily
+    (account_id, workflow_id, day, shard, invocations, attempts, cpu_us, wall_us,
+     stored_bytes_delta)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (account_id, workflow_id, day, shard) DO UPDATE SET
+    invocations = workflows_app_usagedaily.invocations + excluded.invocations,
+    attempts = workflows_app_usagedaily.attempts + excluded.attempts,
+    cpu_us = workflows_app_usagedaily.cpu_us + excluded.cpu_us,
+    wall_us = workflows_app_usagedaily.wall_us + excluded.wall_us,
+    stored_bytes_delta = workflows_app_usagedaily.stored_bytes_delta + excluded.stored_bytes_delta
+"""
+
+
+def meter(
+    key: MeterKey,
+    *,
+    invocations: int = 0,
+    attempts: int = 0,
+    cpu_us: int = 0,
+    wall_us: int = 0,
+    stored_bytes: int = 0,
+) -> None:
+    """Add to today's usage counters, inside the caller's transaction.
+
+    One statement (an upsert PostgreSQL and SQLite both speak): the counter
+    commits or rolls back with the journal write it meters, so the meters
+    always equal the sums over the journal.
+    """
+    if not (invocations or attempts or cpu_us or wall_us or stored_bytes):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _METER_SQL,
+            [
+                key.account_id,
+                key.workflow_id,
+                clock.now().date(),
+                key.shard,
+                invocations,
+                attempts,
+                cpu_us,
+                wall_us,
+                stored_bytes,
+            ],
+        )
+
+
+def size_of(value: Any) -> int:
+    """Stored bytes of a JSON value (0 for None)."""
+    return 0 if value is None else encoded_size(value)
+
+
+def us(ms: float) -> int:
+    """Milliseconds as whole microseconds: the meters' unit, summed exactly."""
+    return round(ms * 1000)
 
 
 class LeaseLostError(BaseException):
@@ -91,6 +162,8 @@ class Snapshot:
     event_seq: int
     step_count: int
     delivery_count: int  # activations claimed since the last progress, this one included
+    meter: MeterKey
+    cpu_ms_per_step_limit: int | None  # the account's plan; None means no limit
     journal: list[JournalEntry]
     events: list[BufferedEvent]
 
@@ -138,8 +211,16 @@ def claim(instance_pk: int, *, lease_seconds: float) -> str | None:
     return token if claimed else None
 
 
+def _cpu_limit(plan: Plan | None) -> int | None:
+    if plan is None:  # accounts without a plan are on "free"
+        plan = Plan.objects.filter(name="free").first()
+        if plan is None:
+            return DEFAULT_PLANS["free"]["cpu_ms_per_step_limit"]
+    return plan.cpu_ms_per_step_limit
+
+
 def load(instance_pk: int) -> Snapshot:
-    instance = Instance.objects.select_related("workflow").get(pk=instance_pk)
+    instance = Instance.objects.select_related("workflow", "account__plan").get(pk=instance_pk)
     records = StepRecord.objects.filter(instance_id=instance_pk).order_by("seq")
     journal = [_entry(r) for r in records]
     events = [
@@ -157,6 +238,8 @@ def load(instance_pk: int) -> Snapshot:
         event_seq=instance.event_seq,
         step_count=instance.step_count,
         delivery_count=instance.delivery_count,
+        meter=MeterKey(instance.account_id, instance.workflow_id, instance.pk % UsageDaily.SHARDS),
+        cpu_ms_per_step_limit=_cpu_limit(instance.account.plan),
         journal=journal,
         events=events,
     )
@@ -227,6 +310,7 @@ def attempt_start(
     key: tuple[str, str, int],
     seq: int,
     config: dict[str, Any],
+    meter_key: MeterKey,
 ) -> AttemptStarted:
     """Record that an attempt of a step.do begins (creating the step on its first one)."""
     now = clock.now()
@@ -249,7 +333,9 @@ def attempt_start(
                 config=config,
                 attempt_count=1,
                 started_at=now,
+                stored_bytes=size_of(config),
             )
+            meter(meter_key, stored_bytes=record.stored_bytes)
             entry = _entry(record)
         else:
             # An attempt still open here was cut short by a crash: close it as lost.
@@ -284,6 +370,8 @@ def attempt_finish(
     cpu_ms: float,
     wall_ms: float,
     retry_at: dt.datetime | None = None,
+    meter_key: MeterKey,
+    output_bytes: int = 0,
 ) -> None:
     """Record an attempt's end and the step's resulting state, atomically."""
     now = clock.now()
@@ -307,13 +395,16 @@ def attempt_finish(
             cpu_ms=cpu_ms,
             wall_ms=wall_ms,
         )
+        stored = (output_bytes if succeeded else 0) + size_of(error)
         StepRecord.objects.filter(pk=entry.pk).update(
             status=status,
             output=output if succeeded else None,
             error=error,
             wake_at=retry_at,
             ended_at=None if status == StepStatus.RETRYING else now,
+            stored_bytes=F("stored_bytes") + stored,
         )
+        meter(meter_key, attempts=1, cpu_us=us(cpu_ms), wall_us=us(wall_ms), stored_bytes=stored)
     entry.status, entry.output, entry.error, entry.wake_at = status, output, error, retry_at
 
 
@@ -326,6 +417,7 @@ def waiter_register(
     seq: int,
     wake_at: dt.datetime,
     detail: dict[str, Any],
+    meter_key: MeterKey,
 ) -> JournalEntry:
     """Persist a sleep or an event wait, with its deadline, the first time it is reached."""
     with transaction.atomic(savepoint=False):
@@ -340,7 +432,9 @@ def waiter_register(
             wake_at=wake_at,
             detail=detail,
             started_at=clock.now(),
+            stored_bytes=size_of(detail),
         )
+        meter(meter_key, stored_bytes=record.stored_bytes)
     return _entry(record)
 
 
@@ -353,6 +447,7 @@ def waiter_finish(
     output: Any = None,
     error: dict[str, Any] | None = None,
     event_pk: int | None = None,
+    meter_key: MeterKey,
 ) -> bool:
     """End a sleep or a wait: elapsed, received an event, or timed out.
 
@@ -365,9 +460,15 @@ def waiter_finish(
         ).update(consumed_by_id=entry.pk):
             return False
         status = StepStatus.FAILED if error else StepStatus.SUCCEEDED
+        stored = size_of(output) + size_of(error)
         StepRecord.objects.filter(pk=entry.pk).update(
-            status=status, output=output, error=error, ended_at=clock.now()
+            status=status,
+            output=output,
+            error=error,
+            ended_at=clock.now(),
+            stored_bytes=F("stored_bytes") + stored,
         )
+        meter(meter_key, stored_bytes=stored)
     entry.status, entry.output, entry.error = status, output, error
     return True
 
@@ -400,16 +501,18 @@ def finish(
     error: dict[str, Any] | None = None,
     replay_cpu_ms: float = 0,
     pending: Sequence[Any] = (),
+    meter_key: MeterKey,
 ) -> bool:
     """Write a terminal status (complete or errored) and release the lease.
 
     ``pending`` deferred writes commit with it, or not at all if the lease is lost.
     """
     now = clock.now()
+    stored = size_of(output) + size_of(error)
     with transaction.atomic(savepoint=False):
         for io in pending:
             io.fn(**io.kwargs)
-        return bool(
+        finished = bool(
             Instance.objects.filter(
                 pk=instance_pk,
                 lease_token=token,
@@ -424,9 +527,14 @@ def finish(
                 lease_token=None,
                 lease_expires_at=None,
                 delivery_count=0,
-                replay_cpu_ms=F("replay_cpu_ms") + replay_cpu_ms,
+                replay_cpu_us=F("replay_cpu_us") + us(replay_cpu_ms),
+                stored_bytes=F("stored_bytes") + stored,
             )
         )
+        if not finished:
+            raise LeaseLostError  # and the deferred writes roll back with it
+        meter(meter_key, cpu_us=us(replay_cpu_ms), stored_bytes=stored)
+    return True
 
 
 def suspend(
@@ -438,6 +546,7 @@ def suspend(
     pause: bool,
     replay_cpu_ms: float = 0,
     pending: Sequence[Any] = (),
+    meter_key: MeterKey,
 ) -> dt.datetime | None:
     """Release the lease, leaving the instance waiting (or paused) until ``wake_at``.
 
@@ -465,8 +574,9 @@ def suspend(
             "lease_token": None,
             "lease_expires_at": None,
             "delivery_count": 0,
-            "replay_cpu_ms": F("replay_cpu_ms") + replay_cpu_ms,
+            "replay_cpu_us": F("replay_cpu_us") + us(replay_cpu_ms),
         }
+        meter(meter_key, cpu_us=us(replay_cpu_ms))
         if pause or row["status"] == InstanceStatus.WAITING_FOR_PAUSE:
             Instance.objects.filter(pk=instance_pk).update(
                 status=InstanceStatus.PAUSED, paused_at=now, wake_at=None, **common
@@ -488,7 +598,12 @@ def release(*, instance_pk: int, token: str) -> None:
 
 
 def step_abandon(
-    *, instance_pk: int, token: str, lease_until: dt.datetime, entry: JournalEntry
+    *,
+    instance_pk: int,
+    token: str,
+    lease_until: dt.datetime,
+    entry: JournalEntry,
+    meter_key: MeterKey,
 ) -> None:
     """Fail a step whose every allowed attempt was lost with its worker."""
     now = clock.now()
@@ -501,8 +616,12 @@ def step_abandon(
             error_message=WORKER_LOST["message"],
         )
         StepRecord.objects.filter(pk=entry.pk).update(
-            status=StepStatus.FAILED, error=WORKER_LOST, ended_at=now
+            status=StepStatus.FAILED,
+            error=WORKER_LOST,
+            ended_at=now,
+            stored_bytes=F("stored_bytes") + size_of(WORKER_LOST),
         )
+        meter(meter_key, stored_bytes=size_of(WORKER_LOST))
     entry.status, entry.error = StepStatus.FAILED, WORKER_LOST
 
 

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand
 from django.test.utils import override_settings
 
 from workflows_app.models import Account, Instance, Membership
+from workflows_app.plans import plan_named
 from workflows_app.sdk import get_workflow
 
 DEMO_ACCOUNT_ID = "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0"
@@ -25,7 +26,10 @@ class Command(BaseCommand):
     help = "Seed a demo account (admin/admin) with example instances in many states."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        account, _ = Account.objects.get_or_create(pk=DEMO_ACCOUNT_ID, defaults={"name": "Demo"})
+        account, _ = Account.objects.get_or_create(
+            pk=DEMO_ACCOUNT_ID,
+            defaults={"name": "Demo", "plan": plan_named("paid")},
+        )
         user_model = get_user_model()
         user = user_model.objects.filter(username=DEMO_USER[0]).first()
         if user is None:

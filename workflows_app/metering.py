@@ -1,0 +1,78 @@
+"""Usage meters, plan quotas and the totals they are checked against.
+
+The counters themselves are written by ``engine.store.meter`` inside the same
+transaction as what they count; this module reads them and enforces the
+plan's limits where work is created.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Sum
+
+from workflows_app.engine import clock
+from workflows_app.engine.errors import QuotaExceededError
+from workflows_app.engine.store import MeterKey
+from workflows_app.models import Account, Event, Instance, Plan, StepRecord, UsageDaily
+from workflows_app.plans import plan_named
+
+FREE_PLAN = "free"
+
+
+def plan_of(account: Account) -> Plan:
+    """The account's plan; an account without one is on the free plan."""
+    if account.plan_id is not None:
+        return account.plan  # type: ignore[return-value]
+    return plan_named(FREE_PLAN)
+
+
+def meter_key(instance: Instance) -> MeterKey:
+    return MeterKey(instance.account_id, instance.workflow_id, instance.pk % UsageDaily.SHARDS)
+
+
+def instance_stored_bytes(instance: Instance) -> int:
+    """Everything the instance keeps: its row, its journal and its events."""
+    steps = StepRecord.objects.filter(instance=instance).aggregate(n=Sum("stored_bytes"))["n"]
+    events = Event.objects.filter(instance=instance).aggregate(n=Sum("stored_bytes"))["n"]
+    return instance.stored_bytes + (steps or 0) + (events or 0)
+
+
+def account_stored_bytes(account: Account) -> int:
+    """Bytes the account stores now: the sum of every delta ever metered."""
+    total = UsageDaily.objects.filter(account=account).aggregate(n=Sum("stored_bytes_delta"))
+    return total["n"] or 0
+
+
+def invocations_on(account: Account, day: dt.date) -> int:
+    total = UsageDaily.objects.filter(account=account, day=day).aggregate(n=Sum("invocations"))
+    return total["n"] or 0
+
+
+def _seconds_to_midnight(now: dt.datetime) -> int:
+    tomorrow = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    return max(1, int((tomorrow - now).total_seconds()))
+
+
+def check_quotas(account: Account, *, new_invocations: int) -> None:
+    """Refuse new instances over the plan's daily invocations or storage (paid plans bill)."""
+    plan = plan_of(account)
+    now = clock.now()
+    limit = plan.daily_invocations_limit
+    if limit is not None:
+        used = invocations_on(account, now.date())
+        if used + new_invocations > limit:
+            raise QuotaExceededError(
+                f"Daily invocation limit reached: {used} of {limit} instances created today "
+                f"(plan {plan.name}); the count resets at 00:00 UTC",
+                retry_after=_seconds_to_midnight(now),
+            )
+    storage_limit = plan.storage_bytes_limit
+    if storage_limit is not None:
+        stored = account_stored_bytes(account)
+        if stored >= storage_limit:
+            raise QuotaExceededError(
+                f"Storage limit reached: {stored} of {storage_limit} bytes stored "
+                f"(plan {plan.name}); delete instances or wait for retention to purge them",
+                retry_after=3600,
+            )
