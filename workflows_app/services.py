@@ -8,7 +8,7 @@ The REST API, the console, the CLI and the Python binding all call these.
 from __future__ import annotations
 
 import dataclasses
-import datetime
+import datetime as dt
 import hashlib
 import re
 import secrets
@@ -540,7 +540,7 @@ def token_create(
     account: Account,
     name: str,
     read_only: bool = False,
-    expires_at: datetime.datetime | None = None,
+    expires_at: dt.datetime | None = None,
 ) -> CreatedToken:
     """Mint a token: 256 random bits, stored only as their SHA-256."""
     name = name.strip()
@@ -573,7 +573,7 @@ TOKEN_TOUCH_SECONDS = 60
 
 def token_touch(*, token: ApiToken) -> None:
     now = clock.now()
-    stale = now - datetime.timedelta(seconds=TOKEN_TOUCH_SECONDS)
+    stale = now - dt.timedelta(seconds=TOKEN_TOUCH_SECONDS)
     ApiToken.objects.filter(pk=token.pk).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)
     ).update(last_used_at=now)
@@ -664,3 +664,46 @@ def instances_bulk_action(
         else:
             done += 1
     return done, failures
+
+
+# --- retention ----------------------------------------------------------------------
+
+
+def retention_purge(*, limit: int = 500) -> int:
+    """Purge the state of finished instances past their plan's retention.
+
+    Steps, attempts and events are deleted and params/output/error cleared; the
+    instance row stays as a tombstone (status, timestamps, step count, CPU) so
+    lists and bills stay consistent. The storage meter drops by exactly the
+    bytes removed. Returns how many instances were purged.
+    """
+    from workflows_app.models import Plan
+    from workflows_app.plans import plan_named
+
+    now = clock.now()
+    free = plan_named(metering.FREE_PLAN)
+    purged = 0
+    for plan in Plan.objects.all():
+        on_plan = Q(account__plan=plan) | (Q(account__plan__isnull=True) if plan == free else Q())
+        expired = Instance.objects.filter(
+            on_plan,
+            status__in=TERMINAL_STATUSES,
+            ended_at__lt=now - dt.timedelta(days=plan.retention_days),
+            purged_at__isnull=True,
+        ).values_list("pk", flat=True)[: limit - purged]
+        for pk in expired:
+            with transaction.atomic():
+                instance = Instance.objects.select_for_update().filter(pk=pk).first()
+                if instance is None or instance.purged_at is not None:
+                    continue
+                freed = metering.instance_stored_bytes(instance)
+                Event.objects.filter(instance=instance).delete()
+                StepRecord.objects.filter(instance=instance).delete()
+                Instance.objects.filter(pk=pk).update(
+                    params=None, output=None, error=None, stored_bytes=0, purged_at=now
+                )
+                store.meter(metering.meter_key(instance), stored_bytes=-freed)
+            purged += 1
+        if purged >= limit:
+            break
+    return purged

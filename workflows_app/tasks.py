@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from project.celery import app
+from workflows_app import services
 from workflows_app.engine import runner, store
 from workflows_app.engine.dispatch import get_dispatcher
 
@@ -38,3 +39,9 @@ def dispatch_due(limit: int = store.DISPATCH_BATCH) -> int:
 def sweep() -> int:
     """Pause instances whose pause waited on a worker that died (lease expired)."""
     return store.pause_stalled()
+
+
+@app.task(name="workflows.purge_expired", ignore_result=True)
+def purge_expired() -> int:
+    """Purge finished instances past retention (the scheduler also does it every 5 min)."""
+    return services.retention_purge()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import random
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.test.utils import override_settings
 
-from workflows_app.models import Account, Instance, Membership
+from workflows_app.engine import clock
+from workflows_app.models import Account, Instance, Membership, UsageDaily, Workflow
 from workflows_app.plans import plan_named
 from workflows_app.sdk import get_workflow
 
@@ -45,6 +48,7 @@ class Command(BaseCommand):
             WORKFLOWS_DISPATCHER="workflows_app.engine.dispatch.InlineDispatcher"
         ):
             self._seed(account)
+        self._seed_usage_history(account)
         self.stdout.write(
             f"Seeded demo account {account.pk} "
             f"({Instance.objects.filter(account=account).count()} instances); "
@@ -81,3 +85,33 @@ class Command(BaseCommand):
         drip = get_workflow("welcome-drip", account=account)
         for name in ("ada", "grace"):
             drip.create(id=f"welcome-{name}", params={"email": f"{name}@example.com", "name": name})
+
+    def _seed_usage_history(self, account: Account) -> None:
+        """Synthetic usage for the 45 days before today, so the usage page has history.
+
+        Demo data only: real counters are written by the engine with the
+        journal; these rows have no journal behind them.
+        """
+        rng = random.Random(42)
+        today = clock.now().date()
+        workflows = list(Workflow.objects.filter(account=account))
+        rows = []
+        for back in range(45, 0, -1):
+            day = today - dt.timedelta(days=back)
+            weekday_factor = 0.6 if day.weekday() >= 5 else 1.0
+            for workflow in workflows:
+                invocations = int(rng.randint(40_000, 150_000) * weekday_factor)
+                rows.append(
+                    UsageDaily(
+                        account=account,
+                        workflow=workflow,
+                        day=day,
+                        shard=0,
+                        invocations=invocations,
+                        attempts=invocations * rng.randint(3, 5),
+                        cpu_us=invocations * rng.randint(3_000, 9_000),
+                        wall_us=invocations * rng.randint(60_000, 900_000),
+                        stored_bytes_delta=invocations * rng.randint(150, 450),
+                    )
+                )
+        UsageDaily.objects.bulk_create(rows)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
+from workflows_app import services
 from workflows_app.engine import clock, store
 from workflows_app.engine.dispatch import get_dispatcher
 
@@ -76,8 +78,17 @@ class Command(BaseCommand):
                 stop.wait(delay)
         logger.info("scheduler stopped")
 
+    # Retention purges are housekeeping: every few minutes is plenty.
+    PURGE_EVERY_SECONDS = 300.0
+    _last_purge = 0.0
+
     def round(self, *, batch: int) -> int:
         close_old_connections()
+        if time.monotonic() - self._last_purge > self.PURGE_EVERY_SECONDS:
+            self._last_purge = time.monotonic()
+            purged = services.retention_purge(limit=batch)
+            if purged:
+                logger.info("purged the state of %d instance(s) past retention", purged)
         paused = store.pause_stalled(limit=batch)
         if paused:
             logger.info("paused %d instance(s) whose worker died during a pending pause", paused)
