@@ -14,6 +14,8 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 
+from django.conf import settings
+
 logger = logging.getLogger(__name__)
 
 
@@ -45,6 +47,10 @@ class CeleryDispatcher:
         from workflows_app.tasks import advance_instance
 
         countdown = max(0.0, (when - now).total_seconds())
+        # Redis redelivers a message held unacked past its visibility timeout,
+        # an ETA message included: keep well inside it, or leave it to the scheduler.
+        if countdown >= settings.CELERY_VISIBILITY_TIMEOUT / 2:
+            return
         try:
             with app.producer_or_acquire() as producer:
                 advance_instance.apply_async(

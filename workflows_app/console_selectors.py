@@ -101,7 +101,7 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, int] | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, pk = json.loads(raw)
         return dt.datetime.fromisoformat(created), int(pk)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return None
 
 
@@ -270,7 +270,7 @@ def instances_matching(*, account: Account, filters: InstanceFilters, limit: int
 
 
 def instances_by_pk(*, account: Account, pks: list[str]) -> list[Instance]:
-    ids = [int(pk) for pk in pks if pk.isdigit()]
+    ids = [int(pk) for pk in pks if pk.isdecimal()]
     return list(Instance.objects.filter(account=account, pk__in=ids).select_related("workflow"))
 
 

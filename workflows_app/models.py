@@ -178,6 +178,7 @@ class StepStatus(models.TextChoices):
     WAITING = "waiting"  # a sleep or an event wait that has not finished yet
     SUCCEEDED = "succeeded"  # output (or the received event) is stored
     FAILED = "failed"  # retries exhausted, non-retryable, or wait timed out
+    CANCELLED = "cancelled"  # a sleep or wait run() abandoned (a race's loser)
 
 
 class StepRecord(models.Model):

@@ -606,6 +606,8 @@ def approval_decide(*, step: StepRecord, outcome: str, comment: str, by: str) ->
     if outcome not in Decision.Outcome.values:
         raise InvalidInputError(f"A decision is one of {', '.join(Decision.Outcome.values)}")
     with transaction.atomic():
+        # Lock the instance first, as the engine does, so the two never deadlock.
+        _locked(step.instance)
         locked = (
             StepRecord.objects.select_for_update(of=("self",))
             .select_related("instance__workflow")

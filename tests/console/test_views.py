@@ -242,3 +242,27 @@ def test_long_journals_are_paged_newest_first(client, account, member):
     assert ">s149-1<" in newest and ">s99-1<" not in newest
     assert "1\u2013100 of 150" in first
     assert ">s0-1<" in first and ">s100-1<" not in first
+
+
+def test_crafted_numbers_and_cursors_get_a_page_not_a_500(client, account, member):
+    """Superscript digits pass str.isdigit() but not int(); 1e400 overflows int()."""
+    import base64
+    import json as json_module
+
+    _review(account)
+    viewer = member("vera", "viewer")
+    client = _client_for(client, viewer)
+    cursor = base64.urlsafe_b64encode(
+        json_module.dumps(["2026-01-01T00:00:00+00:00", 1e400]).encode()
+    ).decode()
+
+    responses = [
+        client.get(reverse("console:instances", args=[account.pk]), {"after": cursor}),
+        client.get(reverse("console:audit", args=[account.pk]), {"before": "²"}),
+        client.get(
+            reverse("console:instance", args=[account.pk, "code-review", "pr-1"]),
+            {"steps_page": "²"},
+        ),
+    ]
+
+    assert [r.status_code for r in responses] == [200, 200, 200]

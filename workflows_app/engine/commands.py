@@ -47,6 +47,8 @@ class Park:
     """
 
     deadline: dt.datetime | None
+    # Written if run() itself cancels the parked branch (not when suspending).
+    on_cancel: Io | None = None
 
 
 @dataclasses.dataclass(kw_only=True)

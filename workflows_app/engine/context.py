@@ -135,6 +135,12 @@ class ActivationState:
         self.visited.add(key)
         return self.journal.get(key)
 
+    def take_seq(self) -> int:
+        """Reserve the journal position of a step being reached (parallel steps get their own)."""
+        seq = self.next_seq
+        self.next_seq += 1
+        return seq
+
     def remember(self, entry: store.JournalEntry) -> None:
         if entry.key not in self.journal:
             self.next_seq = max(self.next_seq, entry.seq + 1)
@@ -225,7 +231,7 @@ def do_step(state: ActivationState, key: Key, fn: Callable[..., Any], config: An
                 store.attempt_start,
                 entry=entry,
                 key=key,
-                seq=state.next_seq,
+                seq=state.take_seq(),
                 config=resolved.as_dict(),
             )
         )
@@ -301,6 +307,8 @@ def sleep_step(
     entry = state.visit(key)
     if entry is not None and entry.status == StepStatus.SUCCEEDED:
         return None
+    if entry is not None and entry.status == StepStatus.CANCELLED:
+        yield Park(None)  # abandoned by run() earlier: it never ends
     if entry is None:
         now = clock.now()
         if until is None:
@@ -315,14 +323,14 @@ def sleep_step(
             state.io(
                 store.waiter_register,
                 key=key,
-                seq=state.next_seq,
+                seq=state.take_seq(),
                 wake_at=target,
                 detail={"until": target.isoformat()},
             )
         )
         state.remember(entry)
     if entry.wake_at is not None and clock.now() < entry.wake_at:
-        yield Park(entry.wake_at)
+        yield Park(entry.wake_at, on_cancel=state.io(store.waiter_cancel, entry=entry))
     yield from state.boundary(state.io(store.waiter_finish, entry=entry))
     return None
 
@@ -352,12 +360,14 @@ def wait_step(state: ActivationState, key: Key, *, event_type: str, timeout_ms: 
         return _event_value(entry.output)
     if entry is not None and entry.status == StepStatus.FAILED:
         raise error_from_dict(entry.error or {})
+    if entry is not None and entry.status == StepStatus.CANCELLED:
+        yield Park(None)  # abandoned by run() earlier: it never takes an event
     if entry is None:
         entry = yield from state.boundary(
             state.io(
                 store.waiter_register,
                 key=key,
-                seq=state.next_seq,
+                seq=state.take_seq(),
                 wake_at=clock.now() + dt.timedelta(milliseconds=timeout_ms),
                 detail={"type": event_type, "timeout_ms": timeout_ms},
             )
@@ -369,13 +379,17 @@ def wait_step(state: ActivationState, key: Key, *, event_type: str, timeout_ms: 
             "timestamp": event.created_at.isoformat(),
             "type": event_type,
         }
-        taken = yield from state.boundary(
-            state.io(store.waiter_finish, entry=entry, output=output, event_pk=event.pk)
-        )
+        try:
+            taken = yield from state.boundary(
+                state.io(store.waiter_finish, entry=entry, output=output, event_pk=event.pk)
+            )
+        except BaseException:
+            state.events.insert(0, event)  # not consumed after all: still buffered
+            raise
         if taken:
             return _event_value(output)
     if entry.wake_at is not None and clock.now() < entry.wake_at:
-        yield Park(entry.wake_at)
+        yield Park(entry.wake_at, on_cancel=state.io(store.waiter_cancel, entry=entry))
     # Timed out: the waiter is closed for good, so no later event is swallowed by it.
     stored_error = error_to_dict(
         WorkflowTimeoutError(f"Execution timed out after {int(timeout_ms)}ms")

@@ -39,6 +39,7 @@ from .store import LeaseLostError
 # step reaches its awaiting code through chains of callbacks (nested gathers
 # add a few turns each); twenty turns cost microseconds and cover deep nesting.
 _QUIESCENCE_CHECKS = 20
+_IDLE_RECHECK_SECONDS = 0.05
 
 
 class Suspended(BaseException):
@@ -259,6 +260,7 @@ class AsyncDriver:
         self._progress = 0
         self._changed: asyncio.Event | None = None
         self._suspending = False
+        self._keeper_timer: asyncio.TimerHandle | None = None
 
     def _touch(self) -> None:
         self._progress += 1
@@ -282,8 +284,11 @@ class AsyncDriver:
                 except asyncio.CancelledError:
                     if not self._suspending:
                         # run() itself cancelled this branch (a race's loser):
-                        # its deadline no longer needs a wake-up.
+                        # its deadline no longer needs a wake-up, and the waiter
+                        # is closed so no replay hands it an event.
                         self.deadlines.remove(command.deadline)
+                        if command.on_cancel is not None:
+                            self.pending.append(command.on_cancel)
                     raise
                 finally:
                     generator.close()
@@ -303,13 +308,17 @@ class AsyncDriver:
                 return None
             # Held writes go with this one; a body running in another branch
             # means a write that can be deferred is not (a crash must not lose it).
-            batch = [*self.pending, command] if command.deferrable else list(self.pending)
-            main = batch.pop() if command.deferrable else command
-            result = await sync_to_async(store.apply, thread_sensitive=True)(
-                main.fn, main.kwargs, batch
-            )
-            del self.pending[: len(batch)]  # others may have been added meanwhile
-            return result
+            # The batch is claimed before awaiting, so a concurrent write from
+            # another branch cannot apply (or drop) the same held writes.
+            batch = self.pending[:]
+            self.pending.clear()
+            try:
+                return await sync_to_async(store.apply, thread_sensitive=True)(
+                    command.fn, command.kwargs, batch
+                )
+            except BaseException:
+                self.pending[:0] = batch  # not written: still owed (a pause, say)
+                raise
         self._executing += 1
         try:
             return await self._execute(command)
@@ -341,10 +350,33 @@ class AsyncDriver:
 
     async def _keep_lease(self) -> None:
         renew = sync_to_async(self._keeper.renew, thread_sensitive=True)
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self._keeper.interval)
+            # Our own timer, known by handle, so the idle check can tell it
+            # apart from timers of the workflow's code.
+            tick: asyncio.Future[None] = loop.create_future()
+            self._keeper_timer = loop.call_later(
+                self._keeper.interval, lambda f=tick: f.done() or f.set_result(None)
+            )
+            await tick
             if not await renew():
                 raise LeaseLostError
+
+    def _loop_idle(self) -> bool:
+        """No callback ready to run and no timer pending but the lease keeper's.
+
+        Relies on the default asyncio loop's internals; on another loop it
+        answers True and the progress check alone decides.
+        """
+        loop = asyncio.get_running_loop()
+        ready, scheduled = getattr(loop, "_ready", None), getattr(loop, "_scheduled", None)
+        if ready is None or scheduled is None:
+            return True
+        if ready:
+            return False
+        return not any(
+            not handle.cancelled() and handle is not self._keeper_timer for handle in scheduled
+        )
 
     async def drive(self, coro: Coroutine[Any, Any, Any], meter: CpuMeter) -> Any:
         """Run ``run()`` until it returns, raises, or every branch is parked (Suspended)."""
@@ -362,7 +394,13 @@ class AsyncDriver:
         while not task.done():
             self._changed.clear()
             changed = asyncio.ensure_future(self._changed.wait())
-            await asyncio.wait({task, changed, keeper}, return_when=asyncio.FIRST_COMPLETED)
+            # The timeout re-checks idleness after a timer of the workflow's code
+            # fired without any step starting.
+            await asyncio.wait(
+                {task, changed, keeper},
+                timeout=_IDLE_RECHECK_SECONDS,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
             changed.cancel()
             if keeper.done() and not task.done():
                 self._suspending = True
@@ -375,7 +413,12 @@ class AsyncDriver:
             marker = self._progress
             for _ in range(_QUIESCENCE_CHECKS):
                 await asyncio.sleep(0)
-            if not task.done() and not self._inflight and marker == self._progress:
+            if (
+                not task.done()
+                and not self._inflight
+                and marker == self._progress
+                and self._loop_idle()
+            ):
                 self._suspending = True
                 task.cancel()
                 with contextlib.suppress(BaseException):  # the cancellation we asked for

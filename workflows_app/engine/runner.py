@@ -6,6 +6,7 @@ Celery worker; only the caller differs.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import time
@@ -13,6 +14,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.db import DatabaseError
 
 from workflows_app.models import InstanceStatus
 
@@ -61,6 +63,13 @@ def activate(instance_pk: int) -> bool:
         return _activate_claimed(instance_pk, token)
     except store.LeaseLostError:
         logger.info("instance %s: lease lost, stopping this activation", instance_pk)
+        return False
+    except (store.StoreUnavailableError, DatabaseError):
+        # The journal could not be written; nothing half-done is visible to the
+        # workflow. Give the lease back so the scheduler sends it again.
+        logger.warning("instance %s: database error, will retry", instance_pk, exc_info=True)
+        with contextlib.suppress(DatabaseError):
+            store.release(instance_pk=instance_pk, token=token)
         return False
 
 
@@ -126,7 +135,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             outcome = async_to_sync(drive)()
         except Suspended:
             suspended = True
-        except (store.LeaseLostError, KeyboardInterrupt, SystemExit):
+        except (store.LeaseLostError, store.StoreUnavailableError, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
             failure = exc
@@ -139,7 +148,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             outcome = workflow.run(event, step)
         except Suspended:
             suspended = True
-        except (store.LeaseLostError, KeyboardInterrupt, SystemExit):
+        except (store.LeaseLostError, store.StoreUnavailableError, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
             failure = exc

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 
@@ -113,6 +113,14 @@ class LeaseLostError(BaseException):
     """This activation no longer owns the instance; it must stop without writing.
 
     A BaseException so that ``except Exception`` in workflow code cannot swallow it.
+    """
+
+
+class StoreUnavailableError(BaseException):
+    """A journal write failed in the database (connection lost, deadlock victim).
+
+    Not the workflow's business: the activation stops, releases its lease and
+    the instance is dispatched again. A BaseException so user code cannot catch it.
     """
 
 
@@ -473,6 +481,22 @@ def waiter_finish(
     return True
 
 
+def waiter_cancel(
+    *,
+    instance_pk: int,
+    token: str,
+    lease_until: dt.datetime,
+    entry: JournalEntry,
+    meter_key: MeterKey,
+) -> None:
+    """Close a sleep or wait that run() abandoned: it never wakes or takes an event again."""
+    _fence(instance_pk, token, starting=False, lease_until=lease_until)
+    StepRecord.objects.filter(pk=entry.pk, status=StepStatus.WAITING).update(
+        status=StepStatus.CANCELLED, ended_at=clock.now()
+    )
+    entry.status = StepStatus.CANCELLED
+
+
 # --- Deferred writes ----------------------------------------------------------
 
 
@@ -481,12 +505,15 @@ def apply(fn: Callable[..., Any], kwargs: dict[str, Any], pending: Sequence[Any]
 
     Every write fences on its own, so a lost lease rolls back all of them.
     """
-    if not pending:
-        return fn(**kwargs)
-    with transaction.atomic(savepoint=False):
-        for io in pending:
-            io.fn(**io.kwargs)
-        return fn(**kwargs)
+    try:
+        if not pending:
+            return fn(**kwargs)
+        with transaction.atomic(savepoint=False):
+            for io in pending:
+                io.fn(**io.kwargs)
+            return fn(**kwargs)
+    except DatabaseError as exc:
+        raise StoreUnavailableError(str(exc)) from exc
 
 
 # --- Ending an activation -----------------------------------------------------
@@ -577,12 +604,14 @@ def suspend(
             "replay_cpu_us": F("replay_cpu_us") + us(replay_cpu_ms),
         }
         meter(meter_key, cpu_us=us(replay_cpu_ms))
-        if pause or row["status"] == InstanceStatus.WAITING_FOR_PAUSE:
+        if row["status"] == InstanceStatus.WAITING_FOR_PAUSE:
             Instance.objects.filter(pk=instance_pk).update(
                 status=InstanceStatus.PAUSED, paused_at=now, wake_at=None, **common
             )
             return None
-        if row["event_seq"] != seen_event_seq:
+        if pause or row["event_seq"] != seen_event_seq:
+            # A branch parked at a pause that was resumed meanwhile, or an event
+            # arrived during the activation: replay again at once.
             wake_at = now
         Instance.objects.filter(pk=instance_pk).update(
             status=InstanceStatus.WAITING, wake_at=wake_at, **common

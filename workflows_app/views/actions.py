@@ -47,7 +47,7 @@ def instance_action(
             from_step = None
             if step:
                 name, _, count = step.rpartition("#")
-                from_step = {"name": name, "count": int(count) if count.isdigit() else 1}
+                from_step = {"name": name, "count": int(count) if count.isdecimal() else 1}
             services.instance_restart(
                 instance=instance, from_step=from_step, actor=_actor(request), reason=reason
             )

@@ -89,7 +89,7 @@ def instance_detail(
     instance = access_instance(access, workflow_name, instance_id)
     page_number = request.GET.get("steps_page", "")
     step_page = console_selectors.step_page(
-        instance=instance, number=int(page_number) if page_number.isdigit() else None
+        instance=instance, number=int(page_number) if page_number.isdecimal() else None
     )
     context = {
         "access": access,
@@ -113,7 +113,7 @@ def audit_log(request: HttpRequest, account_id: str) -> HttpResponse:
     access = access_account(request.user, account_id)
     before = request.GET.get("before", "")
     entries = console_selectors.audit_page(
-        account=access.account, before=int(before) if before.isdigit() else None
+        account=access.account, before=int(before) if before.isdecimal() else None
     )
     return render(
         request,
