@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.billing.journal import journal, meters
 from tests.integration import ledger
 from tests.integration.conftest import LEASE_SECONDS, MAX_DELIVERIES, REDISPATCH_SECONDS, wait_for
 from workflows_app import services
@@ -57,6 +58,7 @@ def test_kill_9_of_a_worker_mid_step_reruns_only_that_step(stack):
     assert ledger.count(key, "C") == 1
     assert _output(instance) == {"a": "A", "b": "B-attempt-2", "c": "C"}
     assert _attempts(instance, "B") == [(1, False, "WorkerLostError"), (2, True, "")]
+    assert meters(stack.account) == journal(stack.account)
 
 
 def test_a_worker_stalled_past_its_lease_has_its_late_write_fenced(stack):
@@ -114,6 +116,7 @@ def test_the_same_message_delivered_many_times_runs_each_body_once(stack):
     assert [ledger.count(key, step) for step in ("A", "B", "C")] == [1, 1, 1]
     assert _attempts(instance, "B") == [(1, True, "")]
     wait_for(lambda: stack.queued_messages() == [], timeout=10)
+    assert meters(stack.account) == journal(stack.account)
 
 
 def test_a_sleep_longer_than_the_visibility_timeout_wakes_exactly_once(stack):

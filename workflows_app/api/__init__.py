@@ -13,6 +13,7 @@ from .auth import BearerAuth
 from .errors import handle_exception
 from .instances import router as instances_router
 from .parsing import StrictJsonParser
+from .usage import router as usage_router
 from .workflows import router as workflows_router
 
 
@@ -36,5 +37,6 @@ api = WorkflowsAPI(
 )
 api.add_router("", workflows_router)
 api.add_router("", instances_router)
+api.add_router("", usage_router)
 
 __all__ = ["api"]
