@@ -10,9 +10,10 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Sum
 from django.http import QueryDict
 
 from workflows_app.engine import clock
@@ -23,6 +24,7 @@ from workflows_app.models import (
     AuditEntry,
     Instance,
     InstanceStatus,
+    StepAttempt,
     StepRecord,
     StepStatus,
     StepType,
@@ -303,10 +305,47 @@ def step_page(*, instance: Instance, number: int | None = None) -> StepPage:
         .order_by("seq")
         .prefetch_related("attempts")[offset : offset + STEPS_PER_PAGE]
     )
+    steps = [step_view(r) for r in records]
+    for step in steps:
+        if "attempts" in step:  # a step.do: its CPU is the sum over its attempts
+            step["cpu_ms"] = sum(a["cpu_ms"] or 0 for a in step["attempts"])
     return StepPage(
-        steps=[step_view(r) for r in records],
+        steps=steps,
         number=number,
         pages=pages,
         total=total,
         first_counter=offset + 1,
+    )
+
+
+# --- CPU and its cost per instance ----------------------------------------------------
+
+MILLION = Decimal(10**6)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InstanceCpu:
+    steps_ms: Decimal  # every attempt of every step
+    replay_ms: Decimal  # re-running run() up to the next step, on each wake-up
+    price_per_million_ms: Decimal
+
+    @property
+    def total_ms(self) -> Decimal:
+        return self.steps_ms + self.replay_ms
+
+    @property
+    def cost(self) -> Decimal:
+        """Exact (not rounded to the cent): one instance often costs a fraction of one."""
+        return self.total_ms * self.price_per_million_ms / MILLION
+
+
+def instance_cpu(*, account: Account, instance: Instance) -> InstanceCpu:
+    """The instance's CPU time and its price at the account's plan (one aggregate query)."""
+    from workflows_app.metering import plan_of
+
+    steps = StepAttempt.objects.filter(step__instance=instance).aggregate(n=Sum("cpu_ms"))["n"]
+    return InstanceCpu(
+        steps_ms=Decimal(str(steps or 0)),  # a float column: through its repr, not binary
+        replay_ms=Decimal(instance.replay_cpu_us) / 1000,
+        price_per_million_ms=plan_of(account).price_per_million_cpu_ms,
     )

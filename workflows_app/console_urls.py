@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from workflows_app.views import actions, pages
+from workflows_app.views import actions, pages, usage
 
 app_name = "console"
 
@@ -23,4 +23,6 @@ urlpatterns = [
         name="approval-decide",
     ),
     path("a/<str:account_id>/audit/", pages.audit_log, name="audit"),
+    path("a/<str:account_id>/usage/", usage.usage, name="usage"),
+    path("a/<str:account_id>/usage.csv", usage.usage_csv, name="usage-csv"),
 ]

@@ -12,7 +12,8 @@ import datetime as dt
 from django.db.models import Sum
 
 from workflows_app.engine import clock
-from workflows_app.engine.errors import QuotaExceededError
+from workflows_app.engine.durations import to_ms
+from workflows_app.engine.errors import InvalidInputError, InvalidStepError, QuotaExceededError
 from workflows_app.engine.store import MeterKey
 from workflows_app.models import Account, Event, Instance, Plan, StepRecord, UsageDaily
 from workflows_app.plans import plan_named
@@ -76,3 +77,33 @@ def check_quotas(account: Account, *, new_invocations: int) -> None:
                 f"(plan {plan.name}); delete instances or wait for retention to purge them",
                 retry_after=3600,
             )
+
+
+def parse_retention(value: dict | None, *, plan: Plan) -> dict[str, int] | None:
+    """``{"success_retention", "error_retention"}`` durations (ms, "N unit(s)") → seconds.
+
+    Refused above the plan's maximum: retention is bought, not asked for.
+    """
+    if value is None:
+        return None
+    unknown = set(value) - {"success_retention", "error_retention"}
+    if unknown:
+        raise InvalidInputError(
+            f"Retention takes success_retention and error_retention, not {sorted(unknown)}"
+        )
+    longest = plan.max_retention_days * 86400
+    chosen: dict[str, int] = {}
+    for key in ("success_retention", "error_retention"):
+        if value.get(key) is None:
+            continue
+        try:
+            seconds = to_ms(value[key], what=key) / 1000
+        except InvalidStepError as exc:
+            raise InvalidInputError(str(exc)) from None
+        if seconds > longest:
+            raise InvalidInputError(
+                f"{key} of {seconds / 86400:g} days is over the {plan.name} plan's maximum "
+                f"of {plan.max_retention_days} days"
+            )
+        chosen[key.removesuffix("_retention")] = int(seconds)
+    return chosen or None

@@ -60,6 +60,8 @@ class Workflow(models.Model):
     class_name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
+    # {"success": seconds, "error": seconds}, within the plan's maximum; NULL = the plan's.
+    default_retention = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -128,6 +130,10 @@ class Instance(models.Model):
     stored_bytes = models.BigIntegerField(default=0)
     # Retention removed this instance's state; the row stays as a tombstone.
     purged_at = models.DateTimeField(null=True, blank=True)
+    # {"success": seconds, "error": seconds} asked for at creation; NULL = the workflow's.
+    retention = models.JSONField(null=True, blank=True)
+    # When the state may be purged; set once the instance reaches a terminal status.
+    purge_after = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -140,6 +146,11 @@ class Instance(models.Model):
                 fields=["wake_at"],
                 name="instance_due_idx",
                 condition=Q(wake_at__isnull=False),
+            ),
+            models.Index(
+                fields=["purge_after"],
+                name="instance_purge_idx",
+                condition=Q(purge_after__isnull=False, purged_at__isnull=True),
             ),
             # The console's list orders (newest first) with and without filters.
             models.Index(fields=["account", "-created_at", "-id"], name="instance_recent_idx"),

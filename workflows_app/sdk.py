@@ -117,13 +117,23 @@ class WorkflowBinding:
         self._workflow = workflow
         self.name: str = workflow.name
 
-    def create(self, id: str | None = None, params: Any = None) -> WorkflowInstance:
-        """Create an instance (``id`` defaults to a UUID); it starts asynchronously."""
+    def create(
+        self, id: str | None = None, params: Any = None, *, retention: dict | None = None
+    ) -> WorkflowInstance:
+        """Create an instance (``id`` defaults to a UUID); it starts asynchronously.
+
+        ``retention``: ``{"success_retention", "error_retention"}`` (ms or "N unit(s)"),
+        how long its state is kept once finished, up to the plan's maximum.
+        """
         from workflows_app import services
 
         return WorkflowInstance(
             services.instance_create(
-                workflow=self._workflow, instance_id=id, params=params, trigger_source="binding"
+                workflow=self._workflow,
+                instance_id=id,
+                params=params,
+                trigger_source="binding",
+                retention=retention,
             )
         )
 

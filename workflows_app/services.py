@@ -137,11 +137,25 @@ def workflow_enable(*, account: Account, name: str) -> Workflow:
     return workflow
 
 
+def workflow_set_retention(*, workflow: Workflow, retention: dict | None) -> Workflow:
+    """Default retention of the workflow's instances (``None``: the plan's)."""
+    workflow.default_retention = metering.parse_retention(
+        retention, plan=metering.plan_of(workflow.account)
+    )
+    workflow.save(update_fields=["default_retention", "modified_at"])
+    return workflow
+
+
 # --- creating instances -----------------------------------------------------------
 
 
 def _new_instance(
-    *, workflow: Workflow, instance_id: str | None, params: Any, trigger_source: str
+    *,
+    workflow: Workflow,
+    instance_id: str | None,
+    params: Any,
+    trigger_source: str,
+    retention: dict | None = None,
 ) -> Instance:
     if instance_id is None:
         instance_id = str(uuid.uuid4())
@@ -159,6 +173,9 @@ def _new_instance(
         modified_at=now,
         wake_at=now,
         stored_bytes=0 if params is None else params_bytes,
+        retention=None
+        if retention is None
+        else metering.parse_retention(retention, plan=metering.plan_of(workflow.account)),
     )
 
 
@@ -174,10 +191,19 @@ def instance_create(
     instance_id: str | None = None,
     params: Any = None,
     trigger_source: str = "api",
+    retention: dict | None = None,
 ) -> Instance:
-    """Create one instance; it starts asynchronously once the transaction commits."""
+    """Create one instance; it starts asynchronously once the transaction commits.
+
+    ``retention`` (``{"success_retention", "error_retention"}``) overrides the
+    workflow's and the plan's, up to the plan's maximum.
+    """
     instance = _new_instance(
-        workflow=workflow, instance_id=instance_id, params=params, trigger_source=trigger_source
+        workflow=workflow,
+        instance_id=instance_id,
+        params=params,
+        trigger_source=trigger_source,
+        retention=retention,
     )
     metering.check_quotas(workflow.account, new_invocations=1)
     try:
@@ -199,7 +225,7 @@ def instance_create_batch(
         raise InvalidInputError(f"A batch must have between 1 and {MAX_BATCH} instances")
     instances = []
     for index, item in enumerate(items):
-        unknown = set(item) - {"id", "params"}
+        unknown = set(item) - {"id", "params", "retention"}
         if unknown:
             raise InvalidInputError(f"Batch item {index} has unknown field(s) {sorted(unknown)}")
         instances.append(
@@ -208,6 +234,7 @@ def instance_create_batch(
                 instance_id=item.get("id"),
                 params=item.get("params"),
                 trigger_source=trigger_source,
+                retention=item.get("retention"),
             )
         )
     ids = [i.instance_id for i in instances]
@@ -316,6 +343,13 @@ def instance_terminate(
         now = clock.now()
         locked.status = InstanceStatus.TERMINATED
         locked.ended_at = now
+        locked.purge_after = now + dt.timedelta(
+            seconds=store.retention_seconds(
+                instance=locked.retention,
+                workflow=locked.workflow.default_retention,
+                plan=metering.plan_of(locked.account),
+            )["error"]
+        )
         locked.modified_at = now
         locked.wake_at = None
         locked.paused_at = None
@@ -326,6 +360,7 @@ def instance_terminate(
             update_fields=[
                 "status",
                 "ended_at",
+                "purge_after",
                 "modified_at",
                 "wake_at",
                 "paused_at",
@@ -394,6 +429,7 @@ def instance_restart(
         locked.error = None
         locked.started_at = None
         locked.ended_at = None
+        locked.purge_after = None
         locked.paused_at = None
         locked.wake_at = now
         locked.lease_token = None
@@ -672,40 +708,31 @@ def instances_bulk_action(
 
 
 def retention_purge(*, limit: int = 500) -> int:
-    """Purge the state of finished instances past their plan's retention.
+    """Purge the state of finished instances whose retention has run out.
 
     Steps, attempts and events are deleted and params/output/error cleared; the
     instance row stays as a tombstone (status, timestamps, step count, CPU) so
     lists and bills stay consistent. The storage meter drops by exactly the
     bytes removed. Returns how many instances were purged.
     """
-    from workflows_app.models import Plan
-    from workflows_app.plans import plan_named
-
     now = clock.now()
-    free = plan_named(metering.FREE_PLAN)
+    due = list(
+        Instance.objects.filter(purge_after__lt=now, purged_at__isnull=True)
+        .order_by("purge_after")
+        .values_list("pk", flat=True)[:limit]
+    )
     purged = 0
-    for plan in Plan.objects.all():
-        on_plan = Q(account__plan=plan) | (Q(account__plan__isnull=True) if plan == free else Q())
-        expired = Instance.objects.filter(
-            on_plan,
-            status__in=TERMINAL_STATUSES,
-            ended_at__lt=now - dt.timedelta(days=plan.retention_days),
-            purged_at__isnull=True,
-        ).values_list("pk", flat=True)[: limit - purged]
-        for pk in expired:
-            with transaction.atomic():
-                instance = Instance.objects.select_for_update().filter(pk=pk).first()
-                if instance is None or instance.purged_at is not None:
-                    continue
-                freed = metering.instance_stored_bytes(instance)
-                Event.objects.filter(instance=instance).delete()
-                StepRecord.objects.filter(instance=instance).delete()
-                Instance.objects.filter(pk=pk).update(
-                    params=None, output=None, error=None, stored_bytes=0, purged_at=now
-                )
-                store.meter(metering.meter_key(instance), stored_bytes=-freed)
-            purged += 1
-        if purged >= limit:
-            break
+    for pk in due:
+        with transaction.atomic():
+            instance = Instance.objects.select_for_update().filter(pk=pk).first()
+            if instance is None or instance.purged_at is not None or instance.purge_after is None:
+                continue  # deleted, purged or restarted meanwhile
+            freed = metering.instance_stored_bytes(instance)
+            Event.objects.filter(instance=instance).delete()
+            StepRecord.objects.filter(instance=instance).delete()
+            Instance.objects.filter(pk=pk).update(
+                params=None, output=None, error=None, stored_bytes=0, purged_at=now
+            )
+            store.meter(metering.meter_key(instance), stored_bytes=-freed)
+        purged += 1
     return purged

@@ -299,3 +299,15 @@ def test_unknown_routes_and_methods_get_the_envelope(api, a):
     response = api.request("POST", a, {})
     assert_error(response, 405, 7001, "Method not allowed; this route takes GET")
     assert response["Allow"] == "GET"
+
+
+def test_instance_retention_over_the_plan_maximum_is_a_400(api, create_url):
+    response = api.post(
+        create_url,
+        {"instance_id": "keep-long", "instance_retention": {"success_retention": "4 days"}},
+    )
+
+    assert response.status_code == 400
+    assert response.envelope["errors"][0]["message"] == (
+        "success_retention of 4 days is over the free plan's maximum of 3 days"
+    )

@@ -8,7 +8,7 @@ import pytest
 from django.db.models import Sum
 
 from workflows_app import services
-from workflows_app.models import Event, Instance, StepRecord, UsageDaily
+from workflows_app.models import Event, Instance, StepRecord, UsageDaily, Workflow
 from workflows_app.sdk import get_workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -74,3 +74,65 @@ def test_the_free_plan_keeps_finished_state_three_days(db, clock):
     purged = services.retention_purge()
 
     assert (kept, purged) == (0, 1)
+
+
+def test_an_instance_may_ask_for_a_shorter_retention(account, clock):
+    instance = get_workflow("meter-tiny", account=account).create(
+        id="brief", params="p", retention={"success_retention": "1 day"}
+    )
+    assert instance.status()["status"] == "complete"
+
+    clock.advance(dt.timedelta(hours=23))
+    kept = services.retention_purge()
+    clock.advance(dt.timedelta(hours=1, seconds=1))
+
+    assert (kept, services.retention_purge()) == (0, 1)
+
+
+def test_a_workflow_default_retention_applies_to_its_instances(account, clock):
+    binding = get_workflow("meter-tiny", account=account)
+    services.workflow_set_retention(
+        workflow=Workflow.objects.get(account=account, name="meter-tiny"),
+        retention={"success_retention": "2 days", "error_retention": 3600_000},
+    )
+    binding.create(id="ok", params="p")
+
+    clock.advance(dt.timedelta(days=2, seconds=1))
+
+    assert services.retention_purge() == 1
+
+
+def test_terminated_instances_keep_their_state_for_the_error_retention(account, clock):
+    instance = get_workflow("meter-mix", account=account).create(
+        id="stopped", retention={"success_retention": "10 days", "error_retention": "1 hour"}
+    )
+    instance.terminate()
+
+    clock.advance(dt.timedelta(hours=1, seconds=1))
+
+    assert services.retention_purge() == 1
+
+
+def test_retention_over_the_plans_maximum_is_refused(account, clock):
+    from workflows_app.engine.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError) as refused:
+        get_workflow("meter-tiny", account=account).create(
+            params="p", retention={"success_retention": "60 days"}
+        )
+
+    assert str(refused.value) == (
+        "success_retention of 60 days is over the paid plan's maximum of 30 days"
+    )
+    assert not Instance.objects.exists()
+
+
+def test_a_restart_clears_a_pending_purge(account, clock, run_due):
+    instance = get_workflow("meter-tiny", account=account).create(
+        id="again", params="p", retention={"success_retention": "1 hour"}
+    )
+    instance.restart()
+    row = Instance.objects.get(instance_id="again")
+
+    assert row.status == "complete"  # ran again, and set a new purge time
+    assert row.purge_after == row.ended_at + dt.timedelta(hours=1)

@@ -35,6 +35,11 @@ from .schemas import (
     StatusOut,
 )
 
+
+def _retention(value: Any) -> dict[str, Any] | None:
+    return None if value is None else value.model_dump(exclude_none=True) or None
+
+
 router = Router(tags=["instances"])
 
 StatusQuery = Query(None)
@@ -132,6 +137,7 @@ def instance_create(
         instance_id=payload.instance_id,
         params=payload.params,
         trigger_source="api",
+        retention=_retention(payload.instance_retention),
     )
     return ok(presenters.instance_summary(instance))
 
@@ -151,7 +157,14 @@ def instance_create_batch(
     _take_creation_quota(workflow, len(items))
     created = services.instance_create_batch(
         workflow=workflow,
-        items=[{"id": item.instance_id, "params": item.params} for item in items],
+        items=[
+            {
+                "id": item.instance_id,
+                "params": item.params,
+                "retention": _retention(item.instance_retention),
+            }
+            for item in items
+        ],
         trigger_source="api",
     )
     return ok([presenters.instance_summary(i) for i in created])

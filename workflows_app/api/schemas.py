@@ -43,7 +43,7 @@ class StrictIn(Schema):
 
 
 class RetentionIn(StrictIn):
-    """Accepted for compatibility; retention is not enforced yet."""
+    """How long a finished instance keeps its state: ms or "N unit(s)", up to the plan's maximum."""
 
     error_retention: int | str | None = None
     success_retention: int | str | None = None

@@ -94,6 +94,11 @@ def workflow_update(
                 f"as {name!r} ({workflow_class.__module__}.{workflow_class.__qualname__})"
             )
     workflow = services.workflow_enable(account=account, name=name)
+    if payload.default_retention is not None:
+        services.workflow_set_retention(
+            workflow=workflow,
+            retention=payload.default_retention.model_dump(exclude_none=True) or None,
+        )
     annotated = selectors.workflow_get_with_counts(account=account, name=workflow.name)
     return ok(presenters.workflow_update_view(annotated))
 

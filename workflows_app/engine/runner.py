@@ -86,6 +86,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             status=InstanceStatus.ERRORED,
             error=_instance_error(error),
             meter_key=snapshot.meter,
+            retention=snapshot.retention,
         )
         return False
     if snapshot.delivery_count > settings.WORKFLOWS_MAX_DELIVERIES:
@@ -100,6 +101,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             status=InstanceStatus.ERRORED,
             error=_instance_error(poison),
             meter_key=snapshot.meter,
+            retention=snapshot.retention,
         )
         return False
 
@@ -174,6 +176,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             replay_cpu_ms=replay_cpu_ms,
             pending=driver.pending,
             meter_key=snapshot.meter,
+            retention=snapshot.retention,
         )
         return False
 
@@ -206,6 +209,7 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
             replay_cpu_ms=replay_cpu_ms,
             pending=driver.pending,
             meter_key=snapshot.meter,
+            retention=snapshot.retention,
         )
         return False
     store.finish(
@@ -216,5 +220,6 @@ def _activate_claimed(instance_pk: int, token: str) -> bool:
         replay_cpu_ms=replay_cpu_ms,
         pending=driver.pending,
         meter_key=snapshot.meter,
+        retention=snapshot.retention,
     )
     return False

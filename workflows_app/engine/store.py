@@ -172,6 +172,7 @@ class Snapshot:
     delivery_count: int  # activations claimed since the last progress, this one included
     meter: MeterKey
     cpu_ms_per_step_limit: int | None  # the account's plan; None means no limit
+    retention: dict[str, int]  # seconds a finished instance keeps its state, by outcome
     journal: list[JournalEntry]
     events: list[BufferedEvent]
 
@@ -219,6 +220,22 @@ def claim(instance_pk: int, *, lease_seconds: float) -> str | None:
     return token if claimed else None
 
 
+def retention_seconds(
+    *, instance: dict[str, int] | None, workflow: dict[str, int] | None, plan: Plan | None
+) -> dict[str, int]:
+    """How long a finished instance keeps its state: its own, else its workflow's, else the plan's.
+
+    ``success`` applies to complete instances, ``error`` to errored and terminated ones.
+    """
+    plan_days = plan.retention_days if plan is not None else DEFAULT_PLANS["free"]["retention_days"]
+    chosen = {"success": plan_days * 86400, "error": plan_days * 86400}
+    for override in (workflow, instance):
+        for outcome in ("success", "error"):
+            if override and override.get(outcome) is not None:
+                chosen[outcome] = int(override[outcome])
+    return chosen
+
+
 def _cpu_limit(plan: Plan | None) -> int | None:
     if plan is None:  # accounts without a plan are on "free"
         plan = Plan.objects.filter(name="free").first()
@@ -248,6 +265,11 @@ def load(instance_pk: int) -> Snapshot:
         delivery_count=instance.delivery_count,
         meter=MeterKey(instance.account_id, instance.workflow_id, instance.pk % UsageDaily.SHARDS),
         cpu_ms_per_step_limit=_cpu_limit(instance.account.plan),
+        retention=retention_seconds(
+            instance=instance.retention,
+            workflow=instance.workflow.default_retention,
+            plan=instance.account.plan or Plan.objects.filter(name="free").first(),
+        ),
         journal=journal,
         events=events,
     )
@@ -529,6 +551,7 @@ def finish(
     replay_cpu_ms: float = 0,
     pending: Sequence[Any] = (),
     meter_key: MeterKey,
+    retention: dict[str, int] | None = None,
 ) -> bool:
     """Write a terminal status (complete or errored) and release the lease.
 
@@ -556,6 +579,12 @@ def finish(
                 delivery_count=0,
                 replay_cpu_us=F("replay_cpu_us") + us(replay_cpu_ms),
                 stored_bytes=F("stored_bytes") + stored,
+                purge_after=None
+                if retention is None
+                else now
+                + dt.timedelta(
+                    seconds=retention["success" if status == InstanceStatus.COMPLETE else "error"]
+                ),
             )
         )
         if not finished:

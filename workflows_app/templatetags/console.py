@@ -101,3 +101,26 @@ def capped(count: int) -> str:
     from workflows_app.console_selectors import COUNT_CAP
 
     return f"{COUNT_CAP:,}+" if count > COUNT_CAP else f"{count:,}"
+
+
+@register.filter
+def money(value: Any) -> str:
+    """USD from a Decimal, 2 to 8 decimals (sub-cent costs stay visible)."""
+    from workflows_app.usage_selectors import format_money
+
+    return format_money(value)
+
+
+@register.filter
+def quantity(value: Any, places: int = 3) -> str:
+    """A usage figure with thousands separators and at most ``places`` decimals."""
+    from workflows_app.usage_selectors import format_quantity
+
+    return format_quantity(value, int(places))
+
+
+@register.filter
+def bytes_short(value: Any) -> str:
+    from workflows_app.usage_selectors import format_bytes
+
+    return format_bytes(value)

@@ -41,6 +41,11 @@ class AccountAccess:
     def can(self, capability: Capability) -> bool:
         return capability in _GRANTS[Role(self.role)]
 
+    @property
+    def is_admin(self) -> bool:
+        """For templates (which cannot pass arguments): may see billing, tokens, members."""
+        return self.can(Capability.ADMIN)
+
 
 def memberships_of(user: AbstractBaseUser | AnonymousUser) -> list[AccountAccess]:
     """The accounts a user may switch between (superusers see every account as admin)."""

@@ -96,6 +96,7 @@ def instance_detail(
         "instance": instance,
         "step_page": step_page,
         "steps": step_page.steps,
+        "cpu": console_selectors.instance_cpu(account=access.account, instance=instance),
         "activity": console_selectors.activities_of([instance]).get(instance.pk, ""),
         "live": instance.status not in TERMINAL_STATUSES,
         "can_operate": access.can(Capability.OPERATE),

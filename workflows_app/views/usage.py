@@ -1,0 +1,43 @@
+"""Usage & billing: the page and its CSV export (account admins only)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from workflows_app import usage_selectors
+from workflows_app.billing import Period
+from workflows_app.engine import clock
+
+from .access import Capability, access_account
+
+
+@login_required
+@require_GET
+def usage(request: HttpRequest, account_id: str) -> HttpResponse:
+    access = access_account(request.user, account_id, Capability.ADMIN)
+    now = clock.now()
+    period = Period.parse(request.GET.get("period", ""), default=now.date())
+    return render(
+        request,
+        "workflows/usage.html",
+        {
+            "access": access,
+            "usage": usage_selectors.usage_page(account=access.account, period=period, now=now),
+        },
+    )
+
+
+@login_required
+@require_GET
+def usage_csv(request: HttpRequest, account_id: str) -> HttpResponse:
+    access = access_account(request.user, account_id, Capability.ADMIN)
+    today = clock.now().date()
+    period = Period.parse(request.GET.get("period", ""), default=today)
+    body = usage_selectors.usage_csv(account=access.account, period=period, today=today)
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    filename = f"usage-{access.account.pk}-{period.label}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
