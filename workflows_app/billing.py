@@ -10,6 +10,7 @@ import calendar
 import dataclasses
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.db.models import Sum
 
@@ -70,8 +71,8 @@ def _ms(microseconds: int | None) -> Decimal:
 
 def usage_by_day(*, account: Account, period: Period) -> list[DayUsage]:
     """Every day of the period, zeros included (charts want a full axis)."""
-    rows = {
-        r["day"]: r
+    rows: dict[dt.date, dict[str, Any]] = {
+        r["day"]: dict(r)
         for r in UsageDaily.objects.filter(
             account=account, day__gte=period.start, day__lte=period.end
         )
@@ -153,7 +154,7 @@ def top_instances_by_cpu(*, account: Account, period: Period, limit: int = 10) -
         .annotate(cpu_ms=Sum("cpu_ms"), wall_ms=Sum("wall_ms"))
         .order_by("-cpu_ms")[:limit]
     )
-    names = {
+    names: dict[Any, tuple[str, str]] = {
         pk: (workflow, instance_id)
         for pk, workflow, instance_id in Instance.objects.filter(
             pk__in=[r["step__instance"] for r in rows]

@@ -243,6 +243,11 @@ class SyncDriver:
                     raise LeaseLostError from None
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def _quiet_abandoned_branches(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     """A race's losing branch may end with a step error nobody awaits; that is expected."""
     if isinstance(context.get("exception"), WorkflowError):
@@ -355,9 +360,7 @@ class AsyncDriver:
             # Our own timer, known by handle, so the idle check can tell it
             # apart from timers of the workflow's code.
             tick: asyncio.Future[None] = loop.create_future()
-            self._keeper_timer = loop.call_later(
-                self._keeper.interval, lambda f=tick: f.done() or f.set_result(None)
-            )
+            self._keeper_timer = loop.call_later(self._keeper.interval, _resolve, tick)
             await tick
             if not await renew():
                 raise LeaseLostError
