@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import os
 import signal
 import statistics
@@ -31,6 +32,8 @@ WORKFLOWS = [
     "bench-ten-steps",
     "bench-waits-for-event",
     "bench-sleeps-one-second",
+    "bench-sleeps-until",
+    "bench-long-journal",
 ]
 
 
@@ -41,6 +44,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=50, help="samples per latency metric")
     parser.add_argument("--throughput", type=int, default=500, help="1-step instances to drain")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    parser.add_argument(
+        "--herd", type=int, default=10_000, help="instances sleeping until one instant (0: skip)"
+    )
     parser.add_argument("--logs", default=str(ROOT / "bench" / "results"))
     return parser.parse_args()
 
@@ -131,6 +137,74 @@ def bench_insert_floor(url: str, samples: int) -> dict[str, Any]:
             conn.execute("INSERT INTO bench_floor (v) VALUES (%s)", [index])
             timings.append((time.perf_counter() - started) * 1000)
     return summary("INSERT ... COMMIT floor", timings, "one autocommit INSERT, psycopg")
+
+
+def bench_herd(count: int, workflow: Any) -> dict[str, Any]:
+    """``count`` instances sleeping until the same instant: each wakes exactly once."""
+    from django.db.models import Count
+
+    from workflows_app import services
+    from workflows_app.engine import clock
+    from workflows_app.models import Instance, StepRecord
+
+    # Far enough ahead for every instance to be created and reach its sleep.
+    at = clock.now() + dt.timedelta(seconds=max(60, count / 40))
+    at_ms = int(at.timestamp() * 1000)
+    pks: list[int] = []
+    for offset in range(0, count, 100):
+        batch = services.instance_create_batch(
+            workflow=workflow,
+            items=[{"params": {"at": at_ms}} for _ in range(min(100, count - offset))],
+        )
+        pks += [i.pk for i in batch]
+    wait_until(
+        lambda: Instance.objects.filter(pk__in=pks, status="complete").count() == len(pks),
+        timeout=count / 5 + 600,
+        interval=1.0,
+    )
+    naps = StepRecord.objects.filter(instance_id__in=pks, name="herd")
+    after_attempts = (
+        StepRecord.objects.filter(instance_id__in=pks, name="after")
+        .values("attempt_count")
+        .annotate(n=Count("pk"))
+    )
+    once = {row["attempt_count"]: row["n"] for row in after_attempts} == {1: len(pks)}
+    lateness = sorted(ms(n.wake_at, n.ended_at) for n in naps)
+    row = summary(
+        f"{count} sleeping until one instant",
+        lateness,
+        f"p99 {lateness[int(len(lateness) * 0.99) - 1]:.0f} ms; "
+        f"each woke once: {'yes' if once and naps.count() == len(pks) else 'NO'}",
+    )
+    return row
+
+
+def bench_replay(workflow: Any) -> list[dict[str, Any]]:
+    """Time of one replay activation against the length of the journal (in-process)."""
+    from django.test.utils import override_settings
+
+    from workflows_app import services
+    from workflows_app.engine import clock, runner
+    from workflows_app.models import Instance
+
+    rows = []
+    with override_settings(WORKFLOWS_DISPATCHER="workflows_app.engine.dispatch.InlineDispatcher"):
+        for steps in (10, 100, 1000):
+            instance = services.instance_create(workflow=workflow, params={"n": steps})
+            runner.advance(instance.pk)  # first run: every step executes, then it parks
+            timings = []
+            for _ in range(5):
+                Instance.objects.filter(pk=instance.pk).update(wake_at=clock.now())
+                started = time.perf_counter()
+                runner.activate(instance.pk)  # replays the whole journal, parks again
+                timings.append((time.perf_counter() - started) * 1000)
+            row = summary(
+                f"replay, {steps}-step journal",
+                timings,
+                f"{statistics.median(timings) * 1000 / steps:.0f} us per journaled step",
+            )
+            rows.append(row)
+    return rows
 
 
 def main() -> None:
@@ -246,6 +320,11 @@ def main() -> None:
             interval=0.1,
         )
         elapsed = time.perf_counter() - started
+
+        if args.herd:
+            rows.append(bench_herd(args.herd, workflows["bench-sleeps-until"]))
+
+    rows += bench_replay(workflows["bench-long-journal"])
 
     print()
     print(

@@ -38,3 +38,24 @@ class SleepsOneSecond(WorkflowEntrypoint):
 
     def run(self, event: Any, step: Any) -> Any:
         step.sleep("nap", "1 second")
+
+
+class SleepsUntil(WorkflowEntrypoint):
+    """The thundering herd: every instance sleeps until the same instant."""
+
+    name = "bench-sleeps-until"
+
+    def run(self, event: Any, step: Any) -> Any:
+        step.sleep_until("herd", event.payload["at"])
+        return step.do("after", _noop)
+
+
+class LongJournal(WorkflowEntrypoint):
+    """``n`` steps, then a long sleep: replaying it costs what its journal costs."""
+
+    name = "bench-long-journal"
+
+    def run(self, event: Any, step: Any) -> Any:
+        for index in range(event.payload["n"]):
+            step.do(f"step {index}", _noop)
+        step.sleep("park", "1 day")

@@ -173,3 +173,17 @@ def test_welcome_drip_sleeps_a_day_then_three_days(account, clock, run_due):
     clock.advance(dt.timedelta(days=3))
     run_due()
     assert instance.status()["output"] == ["welcome", "tips", "offer"]
+
+
+def test_nightly_report_waits_for_its_window_then_aggregates(account, clock, run_due):
+    instance = get_workflow("nightly-report", account=account).create(params={"seconds": 0.1})
+    assert instance.status()["status"] == "waiting"
+
+    clock.advance(5)
+    run_due()
+
+    assert instance.status()["output"] == {
+        "published": True,
+        "orders": 1234,
+        "revenue_cents": 9_876_500,
+    }

@@ -82,6 +82,12 @@ class Command(BaseCommand):
             id="pr-38-terminated", params={**PR, "number": 38, "title": "Abandoned"}
         ).terminate()
 
+        # Reaches its 5-second sleep now; make run's scheduler and worker then run its
+        # slow step, so the console shows an instance running for a few minutes.
+        get_workflow("nightly-report", account=account).create(
+            id="report-nightly", params={"seconds": 300}
+        )
+
         drip = get_workflow("welcome-drip", account=account)
         for name in ("ada", "grace"):
             drip.create(id=f"welcome-{name}", params={"email": f"{name}@example.com", "name": name})
