@@ -358,6 +358,14 @@ def _charts(days: list[DayUsage], today: dt.date) -> list[Chart]:
     ]
 
 
+def parse_period(label: str, *, today: dt.date) -> Period:
+    """``YYYY-MM`` from the query string; malformed or absurd (year 1, 9999) means now."""
+    period = Period.parse(label, default=today)
+    if not 2000 <= period.start.year <= today.year + 1:
+        return Period.of(today)
+    return period
+
+
 # --- the page ----------------------------------------------------------------------------
 
 
@@ -389,7 +397,7 @@ def _statement_rows(statement: billing.Statement) -> list[StatementRow]:
             line=line,
             projected=projected,
             label=_METER_LABELS[line.meter],
-            places=6 if line.meter == "storage" else 3,
+            places={"cpu": 3, "invocations": 0, "storage": 6}[line.meter],
             unit=line.unit,
             price_unit="GB-month" if line.meter == "storage" else f"million {line.unit}",
         )
@@ -411,7 +419,6 @@ class UsagePage:
     limits: list[Gauge]
     alerts: list[Alert]
     charts: list[Chart]
-    days: list[DayUsage]
     workflows: list[billing.WorkflowUsage]
     top_instances: list[dict[str, Any]]
     cpu_vs_wall: CpuVsWall
@@ -439,7 +446,6 @@ def usage_page(*, account: Account, period: Period, now: dt.datetime) -> UsagePa
         limits=limits,
         alerts=alerts,
         charts=_charts(days, today),
-        days=[d for d in days if d.day <= today],
         workflows=billing.usage_by_workflow(account=account, period=period),
         top_instances=billing.top_instances_by_cpu(account=account, period=period),
         cpu_vs_wall=CpuVsWall(

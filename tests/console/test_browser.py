@@ -6,8 +6,10 @@ Screenshots of the main pages land in docs/screenshots/ (used by the README).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,13 @@ def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
+def _wait_until_created(instance_id: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not Instance.objects.filter(instance_id=instance_id).exists():
+        assert time.monotonic() < deadline, f"instance {instance_id} was never created"
+        time.sleep(0.05)
+
+
 def _review(account, id_):
     return get_workflow("code-review", account=account).create(
         id=id_, params={"repo": "acme/api", "number": 7, "title": "Fix", "author": "bob"}
@@ -94,6 +103,7 @@ def test_running_instance_page_shows_the_step_complete_without_reloading(page, a
         target=get_workflow("console-gated", account=account).create, kwargs={"id": "live-one"}
     )
     runner.start()
+    _wait_until_created("live-one")  # the runner thread commits it; no 404 race
     page.goto(f"/a/{account.pk}/workflows/console-gated/instances/live-one/")
     expect(page.locator("#instance-status")).to_contain_text("running")
     page.evaluate("window.notReloaded = true")
@@ -189,4 +199,42 @@ def test_actions_work_with_javascript_off(browser, live_server, account, member)
     page.get_by_role("button", name="Confirm pause").click()
 
     expect(page.locator("#instance-status")).to_contain_text("paused")
+    context.close()
+
+
+def test_usage_page_of_the_seeded_demo_account(browser, live_server):
+    from django.core.management import call_command
+
+    from workflows_app.management.commands.seed_demo import DEMO_ACCOUNT_ID, DEMO_USER
+
+    call_command("seed_demo")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(DEMO_USER[0])
+    page.get_by_label("Password").fill(DEMO_USER[1])
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"/a/{DEMO_ACCOUNT_ID}/")
+
+    page.get_by_role("link", name="Usage & billing").click()
+
+    expect(page.get_by_role("heading", name="Usage & billing", level=1)).to_be_visible()
+    today = page.evaluate("new Date().toISOString().slice(0, 10)")
+    past_days = int(today[8:]) - 1  # the seed's history covers every earlier day
+    for chart in ("cpu", "invocations", "storage"):
+        svg = page.locator(f"#chart-{chart} svg")
+        expect(svg).to_have_attribute("role", "img")
+        heights = svg.locator("rect.bar").evaluate_all(
+            "bars => bars.map(b => parseFloat(b.getAttribute('height')))"
+        )
+        assert sum(1 for h in heights if h > 0) >= past_days
+    expect(page.locator("#statement-cpu")).to_contain_text("per million ms")
+    expect(page.locator("#statement-total")).to_have_text(re.compile(r"^\$[\d,]+\.\d\d$"))
+    expect(page.locator("#cpu-vs-wall")).to_contain_text("You paid for")
+    _shot(page, "usage")
+
+    page.get_by_role("link", name=re.compile("^← ")).click()  # the previous period
+    bars = page.locator("#chart-cpu rect.bar")
+    expect(bars).not_to_have_count(0)
+    assert bars.count() >= 28
     context.close()

@@ -8,7 +8,6 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from workflows_app import usage_selectors
-from workflows_app.billing import Period
 from workflows_app.engine import clock
 
 from .access import Capability, access_account
@@ -19,7 +18,7 @@ from .access import Capability, access_account
 def usage(request: HttpRequest, account_id: str) -> HttpResponse:
     access = access_account(request.user, account_id, Capability.ADMIN)
     now = clock.now()
-    period = Period.parse(request.GET.get("period", ""), default=now.date())
+    period = usage_selectors.parse_period(request.GET.get("period", ""), today=now.date())
     return render(
         request,
         "workflows/usage.html",
@@ -35,7 +34,7 @@ def usage(request: HttpRequest, account_id: str) -> HttpResponse:
 def usage_csv(request: HttpRequest, account_id: str) -> HttpResponse:
     access = access_account(request.user, account_id, Capability.ADMIN)
     today = clock.now().date()
-    period = Period.parse(request.GET.get("period", ""), default=today)
+    period = usage_selectors.parse_period(request.GET.get("period", ""), today=today)
     body = usage_selectors.usage_csv(account=access.account, period=period, today=today)
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     filename = f"usage-{access.account.pk}-{period.label}.csv"
