@@ -8,7 +8,7 @@ PYTHON_CANDIDATES := python3.13 python3.12 /root/.pyenv/versions/3.13*/bin/pytho
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-postgres lint migrate seed bench clean
+.PHONY: install run test test-postgres lint migrate seed bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	@set -e; \
@@ -46,6 +46,10 @@ test-postgres: install
 bench: install
 	$(PY) bench/run.py
 	$(PY) bench/console.py
+
+# Refresh the README's screenshots from the browser tests.
+screenshots: install
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/console/test_browser.py
 
 lint: install
 	$(VENV)/bin/ruff check .
