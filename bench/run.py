@@ -233,8 +233,9 @@ def main() -> None:
 
     from workflows_app import services
     from workflows_app.models import Account, Event, Instance, StepRecord
+    from workflows_app.plans import plan_named
 
-    account = Account.objects.create(name="bench")
+    account = Account.objects.create(name="bench", plan=plan_named("paid"))
     workflows = {n: services.workflow_enable(account=account, name=n) for n in WORKFLOWS}
 
     def run_one(workflow: str) -> Instance:

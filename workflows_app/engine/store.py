@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -236,16 +237,29 @@ def retention_seconds(
     return chosen
 
 
-def _cpu_limit(plan: Plan | None) -> int | None:
-    if plan is None:  # accounts without a plan are on "free"
+_FREE_PLAN_TTL_SECONDS = 60.0
+_free_plan_cache: tuple[float, Plan | None] = (-_FREE_PLAN_TTL_SECONDS, None)
+
+
+def _free_plan() -> Plan | None:
+    """The plan of accounts without one, read at most once a minute per process."""
+    global _free_plan_cache
+    read_at, plan = _free_plan_cache
+    if time.monotonic() - read_at > _FREE_PLAN_TTL_SECONDS:
         plan = Plan.objects.filter(name="free").first()
-        if plan is None:
-            return DEFAULT_PLANS["free"]["cpu_ms_per_step_limit"]
+        _free_plan_cache = (time.monotonic(), plan)
+    return plan
+
+
+def _cpu_limit(plan: Plan | None) -> int | None:
+    if plan is None:
+        return DEFAULT_PLANS["free"]["cpu_ms_per_step_limit"]
     return plan.cpu_ms_per_step_limit
 
 
 def load(instance_pk: int) -> Snapshot:
     instance = Instance.objects.select_related("workflow", "account__plan").get(pk=instance_pk)
+    plan = instance.account.plan or _free_plan()  # accounts without a plan are on "free"
     records = StepRecord.objects.filter(instance_id=instance_pk).order_by("seq")
     journal = [_entry(r) for r in records]
     events = [
@@ -264,11 +278,9 @@ def load(instance_pk: int) -> Snapshot:
         step_count=instance.step_count,
         delivery_count=instance.delivery_count,
         meter=MeterKey(instance.account_id, instance.workflow_id, instance.pk % UsageDaily.SHARDS),
-        cpu_ms_per_step_limit=_cpu_limit(instance.account.plan),
+        cpu_ms_per_step_limit=_cpu_limit(plan),
         retention=retention_seconds(
-            instance=instance.retention,
-            workflow=instance.workflow.default_retention,
-            plan=instance.account.plan or Plan.objects.filter(name="free").first(),
+            instance=instance.retention, workflow=instance.workflow.default_retention, plan=plan
         ),
         journal=journal,
         events=events,
