@@ -56,12 +56,12 @@ def fill(instances: int, steps: int) -> tuple[str, str]:
             INSERT INTO workflows_app_instance
               (account_id, workflow_id, instance_id, status, params, trigger_source,
                created_at, started_at, ended_at, modified_at, event_seq, delivery_count,
-               step_count, replay_cpu_ms)
+               step_count, replay_cpu_us, stored_bytes)
             SELECT %s, (ARRAY[%s, %s, %s])[1 + n %% 3], 'bench-' || n,
                    (%s::text[])[1 + n %% %s], '{"n": 1}'::jsonb, 'api',
                    now() - make_interval(secs => n), now() - make_interval(secs => n),
                    now() - make_interval(secs => n) + interval '2 seconds',
-                   now() - make_interval(secs => n), 0, 0, 3, 0.5
+                   now() - make_interval(secs => n), 0, 0, 3, 500, 120
             FROM generate_series(1, %s) AS n
             """,
             [
@@ -77,9 +77,9 @@ def fill(instances: int, steps: int) -> tuple[str, str]:
             INSERT INTO workflows_app_instance
               (account_id, workflow_id, instance_id, status, params, trigger_source,
                created_at, started_at, modified_at, event_seq, delivery_count,
-               step_count, replay_cpu_ms)
+               step_count, replay_cpu_us, stored_bytes)
             VALUES (%s, %s, 'long-journal', 'running', '{}'::jsonb, 'api',
-                    now(), now(), now(), 0, 0, %s, 0)
+                    now(), now(), now(), 0, 0, %s, 0, 2)
             RETURNING id
             """,
             [account.pk, workflows[0].pk, steps],
@@ -89,12 +89,12 @@ def fill(instances: int, steps: int) -> tuple[str, str]:
             """
             INSERT INTO workflows_app_steprecord
               (instance_id, type, name, count, seq, status, config, output, attempt_count,
-               started_at, ended_at)
+               started_at, ended_at, stored_bytes)
             SELECT %s, 'do', 'step ' || n, 1, n, 'succeeded',
                    '{"retries": {"limit": 5, "delay": "10 seconds", "backoff": "exponential"},
                      "timeout": "10 minutes"}'::jsonb,
                    jsonb_build_object('n', n, 'text', repeat('x', 200)), 1,
-                   now(), now() + interval '5 milliseconds'
+                   now(), now() + interval '5 milliseconds', 300
             FROM generate_series(1, %s) AS n
             """,
             [long_pk, steps],
