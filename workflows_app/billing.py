@@ -184,11 +184,6 @@ class MeterLine:
     unit_price: Decimal  # per million ms / per million invocations / per GB-month
     cost: Decimal  # exact; only the total is rounded
 
-    @property
-    def used_fraction(self) -> float:
-        """Share of the included amount used (for progress bars and alerts)."""
-        return float(self.usage / self.included) if self.included else 0.0
-
 
 def _line(meter: str, unit: str, usage: Decimal, included: Decimal, price: Decimal, per: Decimal):
     overage = max(Decimal(0), usage - included)

@@ -59,6 +59,11 @@ class InstanceFilters:
         return params.urlencode()
 
 
+def workflow_names(*, account: Account) -> list[str]:
+    """The account's enabled workflows, for the list's workflow filter."""
+    return sorted(Workflow.objects.filter(account=account).values_list("name", flat=True))
+
+
 def _date(value: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value) if value else None

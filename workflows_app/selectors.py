@@ -118,6 +118,12 @@ def account_get(*, account_id: str) -> Account | None:
     return Account.objects.filter(pk=account_id).first()
 
 
+def account_list(*, limit: int | None = None) -> list[Account]:
+    """Accounts, oldest first."""
+    accounts = Account.objects.order_by("created_at")
+    return list(accounts[:limit] if limit is not None else accounts)
+
+
 def token_authenticate(*, secret: str) -> ApiToken:
     """The live token whose secret this is; TokenRejectedError otherwise.
 

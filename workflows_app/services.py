@@ -571,6 +571,28 @@ def membership_set(*, account: Account, user: Any, role: str) -> Membership:
     return membership
 
 
+def user_set(
+    *, account: Account, username: str, role: str, password: str | None = None
+) -> tuple[Any, Membership, bool]:
+    """Create or update a console user and their role in ``account``, atomically.
+
+    Without a password a new user gets an unusable one (set it later). Returns
+    the user, the membership, and whether the user was created.
+    """
+    from django.contrib.auth import get_user_model
+
+    with transaction.atomic():
+        user, created = get_user_model().objects.get_or_create(username=username)
+        if password:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        elif created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        membership = membership_set(account=account, user=user, role=role)
+    return user, membership, created
+
+
 def token_create(
     *,
     account: Account,

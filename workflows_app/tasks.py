@@ -7,12 +7,9 @@ redelivered message is a no-op, and a lost one is re-sent by the scheduler.
 
 from __future__ import annotations
 
-from django.conf import settings
-
 from project.celery import app
 from workflows_app import services
-from workflows_app.engine import runner, store
-from workflows_app.engine.dispatch import get_dispatcher
+from workflows_app.engine import runner, scheduler, store
 
 
 @app.task(name="workflows.advance_instance", ignore_result=True)
@@ -27,12 +24,7 @@ def dispatch_due(limit: int = store.DISPATCH_BATCH) -> int:
 
     What ``manage.py workflows_scheduler`` does in a loop; usable from beat too.
     """
-    pks = store.due_instance_pks_for_dispatch(
-        limit=limit, redispatch_seconds=settings.WORKFLOWS_REDISPATCH_SECONDS
-    )
-    if pks:
-        get_dispatcher().dispatch(pks)
-    return len(pks)
+    return scheduler.dispatch_due(limit=limit)
 
 
 @app.task(name="workflows.sweep", ignore_result=True)

@@ -5,13 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
-from django.db import transaction
 
 from workflows_app import selectors, services
 from workflows_app.engine import clock
-from workflows_app.models import Account
 
 from .common import engine_errors, resolve_account
 from .output import Output
@@ -26,8 +23,7 @@ def account_create(out: Output, options: dict[str, Any]) -> None:
 
 def account_list(out: Output, options: dict[str, Any]) -> None:
     views = [
-        {"id": a.pk, "name": a.name, "created_on": a.created_at}
-        for a in Account.objects.order_by("created_at")
+        {"id": a.pk, "name": a.name, "created_on": a.created_at} for a in selectors.account_list()
     ]
     out.result(
         views,
@@ -115,16 +111,12 @@ def token_revoke(out: Output, options: dict[str, Any]) -> None:
 @engine_errors
 def user_add(out: Output, options: dict[str, Any]) -> None:
     account = resolve_account(options.get("account"))
-    user_model = get_user_model()
-    with transaction.atomic():
-        user, created = user_model.objects.get_or_create(username=options["username"])
-        if options.get("password"):
-            user.set_password(options["password"])
-            user.save(update_fields=["password"])
-        elif created:
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
-        membership = services.membership_set(account=account, user=user, role=options["role"])
+    user, membership, created = services.user_set(
+        account=account,
+        username=options["username"],
+        role=options["role"],
+        password=options.get("password"),
+    )
     view = {
         "username": user.get_username(),
         "account_id": account.pk,

@@ -22,7 +22,7 @@ def resolve_account(account_id: str | None) -> Account:
         if account is None:
             raise CommandError(f"No account {account_id!r}")
         return account
-    accounts = list(Account.objects.order_by("created_at")[:2])
+    accounts = selectors.account_list(limit=2)
     if len(accounts) == 1:
         return accounts[0]
     if not accounts:

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from . import store
 from .dispatch import get_dispatcher
 
 BATCH_SIZE = 500
 
 
+def dispatch_due(*, limit: int = BATCH_SIZE) -> int:
+    """One round of the scheduler process (or beat): send a batch of due instances.
+
+    Rows are taken with SKIP LOCKED and marked as sent, so several schedulers
+    never send the same instance twice and a lost message is sent again.
+    """
+    pks = store.due_instance_pks_for_dispatch(
+        limit=limit, redispatch_seconds=settings.WORKFLOWS_REDISPATCH_SECONDS
+    )
+    if pks:
+        get_dispatcher().dispatch(pks)
+    return len(pks)
+
+
 def tick(*, limit: int = BATCH_SIZE) -> int:
-    """Dispatch one batch of due instances; returns how many were dispatched."""
+    """Advance due instances in-process (inline dispatcher: tests, scripts).
+
+    No sent-marks and no doorbell grace: the activations run before this returns.
+    """
     pks = store.due_instance_pks(limit=limit)
     if pks:
         get_dispatcher().dispatch(pks)

@@ -30,7 +30,7 @@ from workflows_app.models import (
     StepStatus,
     UsageDaily,
 )
-from workflows_app.plans import DEFAULT_PLANS
+from workflows_app.plans import plan_named
 
 from . import clock
 from .serialization import encoded_size
@@ -222,14 +222,13 @@ def claim(instance_pk: int, *, lease_seconds: float) -> str | None:
 
 
 def retention_seconds(
-    *, instance: dict[str, int] | None, workflow: dict[str, int] | None, plan: Plan | None
+    *, instance: dict[str, int] | None, workflow: dict[str, int] | None, plan: Plan
 ) -> dict[str, int]:
     """How long a finished instance keeps its state: its own, else its workflow's, else the plan's.
 
     ``success`` applies to complete instances, ``error`` to errored and terminated ones.
     """
-    plan_days = plan.retention_days if plan is not None else DEFAULT_PLANS["free"]["retention_days"]
-    chosen = {"success": plan_days * 86400, "error": plan_days * 86400}
+    chosen = {"success": plan.retention_days * 86400, "error": plan.retention_days * 86400}
     for override in (workflow, instance):
         for outcome in ("success", "error"):
             if override and override.get(outcome) is not None:
@@ -241,20 +240,14 @@ _FREE_PLAN_TTL_SECONDS = 60.0
 _free_plan_cache: tuple[float, Plan | None] = (-_FREE_PLAN_TTL_SECONDS, None)
 
 
-def _free_plan() -> Plan | None:
+def _free_plan() -> Plan:
     """The plan of accounts without one, read at most once a minute per process."""
     global _free_plan_cache
     read_at, plan = _free_plan_cache
-    if time.monotonic() - read_at > _FREE_PLAN_TTL_SECONDS:
-        plan = Plan.objects.filter(name="free").first()
+    if plan is None or time.monotonic() - read_at > _FREE_PLAN_TTL_SECONDS:
+        plan = plan_named("free")
         _free_plan_cache = (time.monotonic(), plan)
     return plan
-
-
-def _cpu_limit(plan: Plan | None) -> int | None:
-    if plan is None:
-        return DEFAULT_PLANS["free"]["cpu_ms_per_step_limit"]
-    return plan.cpu_ms_per_step_limit
 
 
 def load(instance_pk: int) -> Snapshot:
@@ -278,7 +271,7 @@ def load(instance_pk: int) -> Snapshot:
         step_count=instance.step_count,
         delivery_count=instance.delivery_count,
         meter=MeterKey(instance.account_id, instance.workflow_id, instance.pk % UsageDaily.SHARDS),
-        cpu_ms_per_step_limit=_cpu_limit(plan),
+        cpu_ms_per_step_limit=plan.cpu_ms_per_step_limit,
         retention=retention_seconds(
             instance=instance.retention, workflow=instance.workflow.default_retention, plan=plan
         ),

@@ -66,9 +66,7 @@ def instance_list(request: HtmxHttpRequest, account_id: str) -> HttpResponse:
         "filters": filters,
         "page": page,
         "counts": console_selectors.status_counts(account=access.account, filters=filters),
-        "workflow_names": sorted(
-            access.account.workflows.values_list("name", flat=True)  # type: ignore[attr-defined]
-        ),
+        "workflow_names": console_selectors.workflow_names(account=access.account),
         "statuses": InstanceStatus.values,
         "can_operate": access.can(Capability.OPERATE),
     }

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.test.utils import override_settings
 
+from workflows_app import services
 from workflows_app.engine import clock
 from workflows_app.models import Account, Instance, Membership, UsageDaily, Workflow
 from workflows_app.plans import plan_named
@@ -37,9 +38,7 @@ class Command(BaseCommand):
         user = user_model.objects.filter(username=DEMO_USER[0]).first()
         if user is None:
             user = user_model.objects.create_superuser(DEMO_USER[0], password=DEMO_USER[1])
-        Membership.objects.get_or_create(
-            account=account, user=user, defaults={"role": Membership.Role.ADMIN}
-        )
+        services.membership_set(account=account, user=user, role=Membership.Role.ADMIN)
         if Instance.objects.filter(account=account).exists():
             self.stdout.write(f"Demo account {account.pk} already seeded.")
             return

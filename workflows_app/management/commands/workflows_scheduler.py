@@ -21,8 +21,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
 from workflows_app import services
-from workflows_app.engine import clock, store
-from workflows_app.engine.dispatch import get_dispatcher
+from workflows_app.engine import clock, scheduler, store
 
 logger = logging.getLogger("workflows_app.scheduler")
 
@@ -92,13 +91,10 @@ class Command(BaseCommand):
         paused = store.pause_stalled(limit=batch)
         if paused:
             logger.info("paused %d instance(s) whose worker died during a pending pause", paused)
-        pks = store.due_instance_pks_for_dispatch(
-            limit=batch, redispatch_seconds=settings.WORKFLOWS_REDISPATCH_SECONDS
-        )
-        if pks:
-            get_dispatcher().dispatch(pks)
-            logger.debug("dispatched %d instance(s)", len(pks))
-        return len(pks)
+        sent = scheduler.dispatch_due(limit=batch)
+        if sent:
+            logger.debug("dispatched %d instance(s)", sent)
+        return sent
 
     def sleep_seconds(self, poll: float) -> float:
         upcoming = store.next_wake_at()
