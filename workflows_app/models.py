@@ -5,6 +5,7 @@ instance X" messages, so every status, timer (``wake_at``), lease and buffered
 event below must be enough to rebuild the whole state after any crash.
 """
 
+import hashlib
 import secrets
 
 from django.conf import settings
@@ -319,6 +320,11 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name}, account {self.account_id})"
+
+    @staticmethod
+    def hash_of(secret: str) -> str:
+        """The stored form of a secret: minting and authenticating both use this."""
+        return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 class Decision(models.Model):

@@ -1,4 +1,4 @@
-"""Reads for the binding, the REST API and the console: few queries, no N+1."""
+"""Reads of instances and their steps: one, a page, the latest, one step."""
 
 from __future__ import annotations
 
@@ -8,18 +8,14 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Q
 
-from workflows_app.engine import clock
 from workflows_app.engine.errors import (
     InstanceNotFoundError,
     InvalidInputError,
-    WorkflowNotFoundError,
 )
 from workflows_app.engine.serialization import public_error
 from workflows_app.models import (
-    Account,
-    ApiToken,
     Instance,
     InstanceStatus,
     StepRecord,
@@ -31,13 +27,6 @@ class StepNotFoundError(InstanceNotFoundError):
     """No journal entry with that type, name and count (a 404 like a missing instance)."""
 
     code = "step.not_found"
-
-
-def workflow_get(*, account: Account, name: str) -> Workflow:
-    try:
-        return Workflow.objects.get(account=account, name=name)
-    except Workflow.DoesNotExist:
-        raise WorkflowNotFoundError(f"Workflow {name!r} not found") from None
 
 
 def instance_get(*, workflow: Workflow, instance_id: str) -> Instance:
@@ -105,97 +94,6 @@ def instance_status(*, instance: Instance, with_steps: bool = True) -> dict[str,
     if with_steps:
         view["steps"] = instance_steps(instance=instance)
     return view
-
-
-# --- accounts and tokens (the REST API's and CLI's security lookups) ---------------
-
-
-class TokenRejectedError(Exception):
-    """The bearer token is unknown, revoked or expired (the message says which)."""
-
-
-def account_get(*, account_id: str) -> Account | None:
-    return Account.objects.filter(pk=account_id).first()
-
-
-def account_list(*, limit: int | None = None) -> list[Account]:
-    """Accounts, oldest first."""
-    accounts = Account.objects.order_by("created_at")
-    return list(accounts[:limit] if limit is not None else accounts)
-
-
-def token_authenticate(*, secret: str) -> ApiToken:
-    """The live token whose secret this is; TokenRejectedError otherwise.
-
-    Lookup is by the SHA-256 of the secret, so the secret itself is never
-    compared or stored.
-    """
-    from workflows_app.services import token_hash
-
-    token = ApiToken.objects.select_related("account").filter(token_hash=token_hash(secret)).first()
-    if token is None:
-        raise TokenRejectedError("Invalid API token")
-    if token.revoked_at is not None:
-        raise TokenRejectedError("This API token has been revoked")
-    if token.expires_at is not None and token.expires_at <= clock.now():
-        raise TokenRejectedError("This API token has expired")
-    return token
-
-
-def token_list(*, account: Account) -> list[ApiToken]:
-    return list(ApiToken.objects.filter(account=account).order_by("created_at", "pk"))
-
-
-def token_get(*, account: Account, prefix_or_id: str) -> ApiToken:
-    """A token of ``account`` by its display prefix or its numeric id."""
-    tokens = ApiToken.objects.filter(account=account)
-    token = (
-        tokens.filter(pk=int(prefix_or_id)).first()
-        if prefix_or_id.isdigit()
-        else tokens.filter(prefix=prefix_or_id).first()
-    )
-    if token is None:
-        raise InvalidInputError(f"No token {prefix_or_id!r} in account {account.pk}")
-    return token
-
-
-# --- workflows with their instance counts --------------------------------------------
-
-
-def workflow_list(
-    *, account: Account, search: str | None = None, name: str | None = None
-) -> QuerySet[Workflow]:
-    """Enabled workflows annotated with per-status counts and the last trigger time.
-
-    One query: every count is a filtered aggregate over the same join.
-    """
-    counts = {
-        f"count_{status.value}": Count("instances", filter=Q(instances__status=status.value))
-        for status in InstanceStatus
-    }
-    workflows = Workflow.objects.filter(account=account)
-    if search:
-        workflows = workflows.filter(name__icontains=search)
-    if name is not None:
-        workflows = workflows.filter(name=name)
-    return workflows.annotate(triggered_on=Max("instances__created_at"), **counts).order_by("name")
-
-
-def workflow_instance_counts(workflow: Workflow) -> dict[str, int]:
-    """The counts annotated by workflow_list, by status value."""
-    return {
-        status.value: getattr(workflow, f"count_{status.value}", 0) for status in InstanceStatus
-    }
-
-
-def workflow_get_with_counts(*, account: Account, name: str) -> Workflow:
-    workflow = workflow_list(account=account, name=name).first()
-    if workflow is None:
-        raise WorkflowNotFoundError(f"Workflow {name!r} not found")
-    return workflow
-
-
-# --- instance lists ---------------------------------------------------------------
 
 
 def parse_time_bound(value: str, *, what: str, end: bool) -> dt.datetime:
