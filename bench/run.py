@@ -232,8 +232,8 @@ def main() -> None:
     redis.Redis.from_url(args.broker_url).flushdb()
 
     from workflows_app import services
+    from workflows_app.billing.plans import plan_named
     from workflows_app.models import Account, Event, Instance, StepRecord
-    from workflows_app.plans import plan_named
 
     account = Account.objects.create(name="bench", plan=plan_named("paid"))
     workflows = {n: services.workflow_enable(account=account, name=n) for n in WORKFLOWS}

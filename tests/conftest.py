@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from workflows_app.billing.plans import plan_named
 from workflows_app.engine import clock as engine_clock
 from workflows_app.engine import registry, scheduler
 from workflows_app.models import Account
-from workflows_app.plans import plan_named
 
 
 @pytest.fixture(autouse=True)

@@ -346,7 +346,7 @@ class InstanceCpu:
 
 def instance_cpu(*, account: Account, instance: Instance) -> InstanceCpu:
     """The instance's CPU time and its price at the account's plan (one aggregate query)."""
-    from workflows_app.metering import plan_of
+    from workflows_app.billing.plans import plan_of
 
     steps = StepAttempt.objects.filter(step__instance=instance).aggregate(n=Sum("cpu_ms"))["n"]
     return InstanceCpu(

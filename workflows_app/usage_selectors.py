@@ -13,8 +13,8 @@ import io
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from workflows_app import billing, metering
-from workflows_app.billing import DayUsage, Period
+from workflows_app import billing
+from workflows_app.billing import DayUsage, Period, metering, plans
 from workflows_app.models import Account, Plan
 
 WARN_AT = Decimal(80)  # percent of a quota or limit
@@ -426,7 +426,7 @@ class UsagePage:
 
 def usage_page(*, account: Account, period: Period, now: dt.datetime) -> UsagePage:
     today = now.astimezone(dt.UTC).date()
-    plan = metering.plan_of(account)
+    plan = plans.plan_of(account)
     statement = billing.statement(account=account, period=period, today=today)
     days = billing.usage_by_day(account=account, period=period)
     included = _included_gauges(plan, statement)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from workflows_app.billing.plans import plan_named
 from workflows_app.engine.errors import QuotaExceededError
 from workflows_app.models import Account, StepAttempt
-from workflows_app.plans import plan_named
 from workflows_app.sdk import get_workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -62,8 +62,8 @@ def test_unfinished_instances_are_never_purged(account, clock):
 
 
 def test_the_free_plan_keeps_finished_state_three_days(db, clock):
+    from workflows_app.billing.plans import plan_named
     from workflows_app.models import Account
-    from workflows_app.plans import plan_named
 
     free = Account.objects.create(name="Free", plan=plan_named("free"))
     get_workflow("meter-tiny", account=free).create(id="t", params="p")

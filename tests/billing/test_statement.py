@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from workflows_app import billing
+from workflows_app.billing.plans import plan_named
 from workflows_app.models import UsageDaily, Workflow
-from workflows_app.plans import plan_named
 
 pytestmark = pytest.mark.django_db
 

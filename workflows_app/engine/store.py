@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import secrets
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 
+from workflows_app.billing.plans import plan_of
 from workflows_app.models import (
     RUNNABLE_STATUSES,
     Event,
@@ -30,7 +30,6 @@ from workflows_app.models import (
     StepStatus,
     UsageDaily,
 )
-from workflows_app.plans import plan_named
 
 from . import clock
 from .serialization import encoded_size
@@ -236,23 +235,9 @@ def retention_seconds(
     return chosen
 
 
-_FREE_PLAN_TTL_SECONDS = 60.0
-_free_plan_cache: tuple[float, Plan | None] = (-_FREE_PLAN_TTL_SECONDS, None)
-
-
-def _free_plan() -> Plan:
-    """The plan of accounts without one, read at most once a minute per process."""
-    global _free_plan_cache
-    read_at, plan = _free_plan_cache
-    if plan is None or time.monotonic() - read_at > _FREE_PLAN_TTL_SECONDS:
-        plan = plan_named("free")
-        _free_plan_cache = (time.monotonic(), plan)
-    return plan
-
-
 def load(instance_pk: int) -> Snapshot:
     instance = Instance.objects.select_related("workflow", "account__plan").get(pk=instance_pk)
-    plan = instance.account.plan or _free_plan()  # accounts without a plan are on "free"
+    plan = plan_of(instance.account)
     records = StepRecord.objects.filter(instance_id=instance_pk).order_by("seq")
     journal = [_entry(r) for r in records]
     events = [

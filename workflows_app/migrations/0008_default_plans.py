@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from workflows_app.plans import DEFAULT_PLANS
+from workflows_app.billing.plans import DEFAULT_PLANS
 
 
 def create_plans(apps, schema_editor):

@@ -7,7 +7,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from workflows_app import metering
+from workflows_app.billing import metering
 from workflows_app.engine import clock, store
 from workflows_app.engine.context import validate_event_type
 from workflows_app.engine.dispatch import dispatch_on_commit

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from workflows_app import metering
+from workflows_app.billing import metering, plans
 from workflows_app.engine import clock, store
 from workflows_app.engine.dispatch import dispatch_on_commit
 from workflows_app.engine.errors import (
@@ -55,7 +55,7 @@ def _new_instance(
         stored_bytes=0 if params is None else params_bytes,
         retention=None
         if retention is None
-        else metering.parse_retention(retention, plan=metering.plan_of(workflow.account)),
+        else metering.parse_retention(retention, plan=plans.plan_of(workflow.account)),
     )
 
 

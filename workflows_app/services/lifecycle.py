@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, Q, Sum
 
-from workflows_app import metering
+from workflows_app.billing import metering, plans
 from workflows_app.engine import clock, store
 from workflows_app.engine.dispatch import dispatch_on_commit
 from workflows_app.engine.errors import (
@@ -116,7 +116,7 @@ def instance_terminate(
             seconds=store.retention_seconds(
                 instance=locked.retention,
                 workflow=locked.workflow.default_retention,
-                plan=metering.plan_of(locked.account),
+                plan=plans.plan_of(locked.account),
             )["error"]
         )
         locked.modified_at = now

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from workflows_app import metering
+from workflows_app.billing import metering
 from workflows_app.engine import clock, store
 from workflows_app.models import (
     Event,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from workflows_app import metering
+from workflows_app.billing import metering, plans
 from workflows_app.engine import registry
 from workflows_app.engine.errors import (
     WorkflowNotFoundError,
@@ -32,7 +32,7 @@ def workflow_enable(*, account: Account, name: str) -> Workflow:
 def workflow_set_retention(*, workflow: Workflow, retention: dict | None) -> Workflow:
     """Default retention of the workflow's instances (``None``: the plan's)."""
     workflow.default_retention = metering.parse_retention(
-        retention, plan=metering.plan_of(workflow.account)
+        retention, plan=plans.plan_of(workflow.account)
     )
     workflow.save(update_fields=["default_retention", "modified_at"])
     return workflow

@@ -11,9 +11,9 @@ from django.core.management.base import BaseCommand
 from django.test.utils import override_settings
 
 from workflows_app import services
+from workflows_app.billing.plans import plan_named
 from workflows_app.engine import clock
 from workflows_app.models import Account, Instance, Membership, UsageDaily, Workflow
-from workflows_app.plans import plan_named
 from workflows_app.sdk import get_workflow
 
 DEMO_ACCOUNT_ID = "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0"

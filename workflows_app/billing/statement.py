@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db.models import Sum
 
-from workflows_app import metering
+from workflows_app.billing import plans
 from workflows_app.models import Account, Instance, StepAttempt, UsageDaily
 
 GB = Decimal(10**9)  # billing gigabytes are decimal
@@ -248,7 +248,7 @@ def _total(lines: list[MeterLine]) -> Decimal:
 
 def statement(*, account: Account, period: Period, today: dt.date) -> Statement:
     """Usage, included amounts, overage and cost per meter, with a projection."""
-    plan = metering.plan_of(account)
+    plan = plans.plan_of(account)
     days = usage_by_day(account=account, period=period)
     elapsed = min(period.days, max(0, (today - period.start).days + 1))
     cpu_ms = sum((d.cpu_ms for d in days), Decimal(0))

@@ -1,9 +1,19 @@
-"""The seed's Free and Paid plans: defaults for rows a superuser may then edit."""
+"""Plans: the seed's Free and Paid defaults, and the one resolution of an account's plan.
+
+``plan_of`` is the only way the engine, the services and the billing pages learn
+which plan an account is on; the free plan's row is read at most once a minute
+per process because every activation needs it.
+"""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
+
+from workflows_app.models import Account, Plan
+
+FREE_PLAN = "free"
 
 DEFAULT_PLANS: dict[str, dict[str, Any]] = {
     "free": {
@@ -35,9 +45,31 @@ DEFAULT_PLANS: dict[str, dict[str, Any]] = {
 }
 
 
-def plan_named(name: str) -> Any:
+def plan_named(name: str) -> Plan:
     """The plan row, created from the seed's defaults if it is missing."""
-    from workflows_app.models import Plan
-
     plan, _ = Plan.objects.get_or_create(name=name, defaults=DEFAULT_PLANS[name])
     return plan
+
+
+_FREE_PLAN_TTL_SECONDS = 60.0
+_free_plan_cache: tuple[float, Plan | None] = (-_FREE_PLAN_TTL_SECONDS, None)
+
+
+def _free_plan() -> Plan:
+    """The plan of accounts without one, read at most once a minute per process."""
+    global _free_plan_cache
+    read_at, plan = _free_plan_cache
+    if plan is None or time.monotonic() - read_at > _FREE_PLAN_TTL_SECONDS:
+        plan = plan_named(FREE_PLAN)
+        _free_plan_cache = (time.monotonic(), plan)
+    return plan
+
+
+def plan_of(account: Account) -> Plan:
+    """The account's plan; an account without one is on the free plan.
+
+    Pass an account loaded with ``select_related("plan")`` to spend no query.
+    """
+    if account.plan_id is not None:
+        return account.plan  # type: ignore[return-value]
+    return _free_plan()

@@ -11,21 +11,12 @@ import datetime as dt
 
 from django.db.models import Sum
 
+from workflows_app.billing.plans import plan_of
 from workflows_app.engine import clock
 from workflows_app.engine.durations import to_ms
 from workflows_app.engine.errors import InvalidInputError, InvalidStepError, QuotaExceededError
 from workflows_app.engine.store import MeterKey
 from workflows_app.models import Account, Event, Instance, Plan, StepRecord, UsageDaily
-from workflows_app.plans import plan_named
-
-FREE_PLAN = "free"
-
-
-def plan_of(account: Account) -> Plan:
-    """The account's plan; an account without one is on the free plan."""
-    if account.plan_id is not None:
-        return account.plan  # type: ignore[return-value]
-    return plan_named(FREE_PLAN)
 
 
 def meter_key(instance: Instance) -> MeterKey:
