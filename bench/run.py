@@ -188,7 +188,7 @@ def bench_replay(workflow: Any) -> list[dict[str, Any]]:
     from workflows_app.models import Instance
 
     rows = []
-    with override_settings(WORKFLOWS_DISPATCHER="workflows_app.engine.dispatch.InlineDispatcher"):
+    with override_settings(WORKFLOWS_DISPATCHER="workflows_app.engine.inline.InlineDispatcher"):
         for steps in (10, 100, 1000):
             instance = services.instance_create(workflow=workflow, params={"n": steps})
             runner.advance(instance.pk)  # first run: every step executes, then it parks
@@ -214,7 +214,7 @@ def main() -> None:
             "DJANGO_SETTINGS_MODULE": "project.settings",
             "DATABASE_URL": args.database_url,
             "CELERY_BROKER_URL": args.broker_url,
-            "WORKFLOWS_DISPATCHER": "workflows_app.celery_dispatch.CeleryDispatcher",
+            "WORKFLOWS_DISPATCHER": "workflows_app.tasks.CeleryDispatcher",
             "WORKFLOW_MODULES": "bench.workflows",
             "LOG_LEVEL": "WARNING",
         }

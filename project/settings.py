@@ -39,6 +39,10 @@ INSTALLED_APPS = [
     "ninja",  # serves the API docs' Swagger UI from static files instead of a CDN
     "workflows_app",
 ]
+# The four example workflows and their demo table, for `make run` and the test
+# suite. Optional: a production deployment sets WORKFLOWS_DEMO=0 to leave them out.
+if _env_bool("WORKFLOWS_DEMO", True):
+    INSTALLED_APPS.append("workflows_examples")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -67,7 +71,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "workflows_app.views.context.console",
+                "workflows_app.console.context.console",
             ],
         },
     },
@@ -119,46 +123,13 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
-# --- Workflows engine -------------------------------------------------------
-# Dotted module paths whose WorkflowEntrypoint subclasses are registered, in
-# addition to the ``workflows`` module of every installed app.
-WORKFLOW_MODULES = _env_list("WORKFLOW_MODULES")
-# How instances get advanced: Celery workers (the default; run
-# `manage.py workflows_worker` and `manage.py workflows_scheduler`), or inline
-# in the calling process (workflows_app.engine.dispatch.InlineDispatcher: tests, scripts).
-WORKFLOWS_DISPATCHER = os.environ.get(
-    "WORKFLOWS_DISPATCHER", "workflows_app.celery_dispatch.CeleryDispatcher"
-)
-# Cloudflare's production default delay between step retries.
-WORKFLOWS_DEFAULT_RETRY_DELAY = os.environ.get("WORKFLOWS_DEFAULT_RETRY_DELAY", "10 seconds")
-# Lifetime cap on step.do calls per instance (sleeps and waits do not count).
-WORKFLOWS_MAX_STEPS = int(os.environ.get("WORKFLOWS_MAX_STEPS", "10000"))
-# How long a claimed instance stays leased while replaying outside any step.
-WORKFLOWS_LEASE_SECONDS = int(os.environ.get("WORKFLOWS_LEASE_SECONDS", "60"))
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
-# REST API limits (Cloudflare Workers Paid): instance creations per second per
-# account and per workflow (HTTP 429 + Retry-After beyond), and instances per
-# account per UTC day (empty = unlimited, as on Workers Paid; Free is 100000).
-WORKFLOWS_API_CREATE_RATE_PER_ACCOUNT = int(
-    os.environ.get("WORKFLOWS_API_CREATE_RATE_PER_ACCOUNT", "300")
-)
-WORKFLOWS_API_CREATE_RATE_PER_WORKFLOW = int(
-    os.environ.get("WORKFLOWS_API_CREATE_RATE_PER_WORKFLOW", "100")
-)
-WORKFLOWS_API_DAILY_INVOCATIONS = (
-    int(os.environ["WORKFLOWS_API_DAILY_INVOCATIONS"])
-    if os.environ.get("WORKFLOWS_API_DAILY_INVOCATIONS")
-    else None
-)
-# Activations in a row that may die without progress before the instance is
-# errored as poison (bounds redelivery loops after kill -9 / OOM).
-WORKFLOWS_MAX_DELIVERIES = int(os.environ.get("WORKFLOWS_MAX_DELIVERIES", "10"))
+
 # Outgoing mail (the order example sends a confirmation); console by default.
 MAILERS = {
     "default": {
@@ -166,11 +137,62 @@ MAILERS = {
     }
 }
 
+# --- Workflows ----------------------------------------------------------------
+# workflows_app/checks.py refuses a bad dispatcher or out-of-range durations at start-up.
+#
+# Dotted module paths whose WorkflowEntrypoint subclasses are registered, in
+# addition to the ``workflows`` module of every installed app.
+WORKFLOW_MODULES = _env_list("WORKFLOW_MODULES")
+# How instances get advanced: Celery workers (the default; run
+# `manage.py workflows_worker` and `manage.py workflows_scheduler`), or inline
+# in the calling process (workflows_app.engine.inline.InlineDispatcher: tests, scripts).
+WORKFLOWS_DISPATCHER = os.environ.get(
+    "WORKFLOWS_DISPATCHER", "workflows_app.tasks.CeleryDispatcher"
+)
+# Dispatch after commit re-sends nothing on its own: the scheduler re-sends an
+# instance still due this long after it last sent it (a lost message, a
+# flushed broker).
+WORKFLOWS_REDISPATCH_SECONDS = float(os.environ.get("WORKFLOWS_REDISPATCH_SECONDS", "10"))
+# The scheduler's longest sleep between two looks at the due query.
+WORKFLOWS_SCHEDULER_POLL_SECONDS = float(os.environ.get("WORKFLOWS_SCHEDULER_POLL_SECONDS", "0.2"))
+# Timers due this soon after an activation ends also get a message with a
+# short countdown, so they fire on time rather than up to a poll late.
+WORKFLOWS_PRECISE_TIMER_SECONDS = float(os.environ.get("WORKFLOWS_PRECISE_TIMER_SECONDS", "5"))
+# Cloudflare's production default delay between step retries.
+WORKFLOWS_DEFAULT_RETRY_DELAY = os.environ.get("WORKFLOWS_DEFAULT_RETRY_DELAY", "10 seconds")
+# Lifetime cap on step.do calls per instance (sleeps and waits do not count).
+WORKFLOWS_MAX_STEPS = int(os.environ.get("WORKFLOWS_MAX_STEPS", "10000"))
+# How long a claimed instance stays leased while replaying outside any step (a
+# running step body renews it; a dead worker's lease expires within this).
+WORKFLOWS_LEASE_SECONDS = int(os.environ.get("WORKFLOWS_LEASE_SECONDS", "60"))
+# The longest step timeout allowed (a longer one is refused at the step.do
+# call; Cloudflare's default is 10 minutes). One activation runs steps in a
+# row but starts no new step after WORKFLOWS_ACTIVATION_BUDGET_SECONDS: it
+# hands the instance back to the queue instead. So an activation lasts at most
+# budget + one step (CELERY_TASK_TIME_LIMIT below adds a margin to that).
+WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS = int(
+    os.environ.get("WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS", "600")
+)
+WORKFLOWS_ACTIVATION_BUDGET_SECONDS = float(
+    os.environ.get("WORKFLOWS_ACTIVATION_BUDGET_SECONDS", "60")
+)
+# Activations in a row that may die without progress before the instance is
+# errored as poison (bounds redelivery loops after kill -9 / OOM).
+WORKFLOWS_MAX_DELIVERIES = int(os.environ.get("WORKFLOWS_MAX_DELIVERIES", "10"))
+# REST API limits (Cloudflare Workers Paid): instance creations per second per
+# account and per workflow (HTTP 429 + Retry-After beyond). Instances per UTC
+# day are the account's plan quota (Plan.daily_invocations_limit), not a setting.
+WORKFLOWS_API_CREATE_RATE_PER_ACCOUNT = int(
+    os.environ.get("WORKFLOWS_API_CREATE_RATE_PER_ACCOUNT", "300")
+)
+WORKFLOWS_API_CREATE_RATE_PER_WORKFLOW = int(
+    os.environ.get("WORKFLOWS_API_CREATE_RATE_PER_WORKFLOW", "100")
+)
+
 # --- Celery -----------------------------------------------------------------
 # Celery only carries "advance instance X" messages; every status, timer and
 # lease lives in the database (see workflows_app/tasks.py). Read by
-# project/celery.py through the CELERY_ namespace. The baseline follows
-# /work/shared/reference/reliability.md sections 3-4.
+# project/celery.py through the CELERY_ namespace.
 #
 # The embedded default broker is kombu's filesystem transport under var/broker:
 # no server, yet the same publish/consume code path as Redis (not eager mode).
@@ -180,17 +202,7 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 # A step's timeout is enforced by the engine (and a dead worker's lease, renewed
 # by a heartbeat while a body runs, expires within WORKFLOWS_LEASE_SECONDS); the
 # Celery hard limit only backstops a pool child wedged in a blocking C call.
-# The longest step timeout allowed (a longer one is refused at the step.do
-# call; Cloudflare's default is 10 minutes). One activation runs steps in a
-# row but starts no new step after WORKFLOWS_ACTIVATION_BUDGET_SECONDS: it
-# hands the instance back to the queue instead. So an activation lasts at most
-# budget + one step, and the hard limit is that plus margin.
-WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS = int(
-    os.environ.get("WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS", "600")
-)
-WORKFLOWS_ACTIVATION_BUDGET_SECONDS = float(
-    os.environ.get("WORKFLOWS_ACTIVATION_BUDGET_SECONDS", "60")
-)
+# An activation lasts at most budget + one step: the hard limit is that plus margin.
 CELERY_TASK_TIME_LIMIT = int(
     os.environ.get(
         "CELERY_TASK_TIME_LIMIT",
@@ -253,15 +265,7 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "workflows")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
-# Dispatch after commit re-sends nothing on its own: the scheduler re-sends an
-# instance still due this long after it last sent it (a lost message, a
-# flushed broker).
-WORKFLOWS_REDISPATCH_SECONDS = float(os.environ.get("WORKFLOWS_REDISPATCH_SECONDS", "10"))
-# The scheduler's longest sleep between two looks at the due query.
-WORKFLOWS_SCHEDULER_POLL_SECONDS = float(os.environ.get("WORKFLOWS_SCHEDULER_POLL_SECONDS", "0.2"))
-# Timers due this soon after an activation ends also get a message with a
-# short countdown, so they fire on time rather than up to a poll late.
-WORKFLOWS_PRECISE_TIMER_SECONDS = float(os.environ.get("WORKFLOWS_PRECISE_TIMER_SECONDS", "5"))
 
+# --- Console ------------------------------------------------------------------
 # How often the console refreshes a live instance page.
 CONSOLE_POLL_SECONDS = int(os.environ.get("CONSOLE_POLL_SECONDS", "5"))

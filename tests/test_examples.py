@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 from django.core import mail
 
-from workflows_app.models import ExampleOrder, StepAttempt
+from workflows_app.models import StepAttempt
 from workflows_app.sdk import get_workflow
+from workflows_examples.models import ExampleOrder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

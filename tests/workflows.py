@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from workflows_app.models import ExampleOrder
 from workflows_app.sdk import (
     InvalidStepError,
     NonRetryableError,
@@ -27,6 +26,7 @@ from workflows_app.sdk import (
     WorkflowTimeoutError,
     get_workflow,
 )
+from workflows_examples.models import ExampleOrder
 
 CALLS: Counter[str] = Counter()
 SEEN: dict[str, Any] = {}

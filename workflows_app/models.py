@@ -18,6 +18,10 @@ def new_account_id() -> str:
     return secrets.token_hex(16)
 
 
+# What every account id looks like (new_account_id's shape); the API checks ids against it.
+ACCOUNT_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
 class Account(models.Model):
     id = models.CharField(primary_key=True, max_length=32, default=new_account_id, editable=False)
     name = models.CharField(max_length=200)
@@ -91,6 +95,8 @@ TERMINAL_STATUSES = frozenset(
 RUNNABLE_STATUSES = frozenset(
     {InstanceStatus.QUEUED, InstanceStatus.RUNNING, InstanceStatus.WAITING}
 )
+# Every status word of Cloudflare's API: ours, and "rollingBack", which this engine never enters.
+API_INSTANCE_STATUSES: tuple[str, ...] = (*InstanceStatus.values, "rollingBack")
 
 
 class Instance(models.Model):
@@ -287,19 +293,6 @@ class AuditEntry(models.Model):
         return f"{self.actor} {self.action} {self.workflow_name}/{self.instance_id}"
 
 
-class ExampleOrder(models.Model):
-    """Written by the shipped order-processing example's "update database" step."""
-
-    order_id = models.CharField(max_length=100, unique=True)
-    status = models.CharField(max_length=32)
-    total_cents = models.PositiveIntegerField(default=0)
-    payment_id = models.CharField(max_length=100, blank=True, default="")
-    updated_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self) -> str:
-        return f"order {self.order_id} ({self.status})"
-
-
 class ApiToken(models.Model):
     """A bearer token for the REST API, scoped to one account.
 
@@ -351,8 +344,8 @@ class Decision(models.Model):
 class RateCounter(models.Model):
     """Requests counted per account, scope and fixed time window (the API's 429s).
 
-    Scopes: ``create`` (instance creations per second, per account),
-    ``create:<workflow>`` (per workflow) and ``invocations`` (instances per UTC day).
+    Scopes: ``create`` (instance creations per second, per account) and
+    ``create:<workflow>`` (per workflow).
     """
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="rate_counters")

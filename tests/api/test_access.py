@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from project.api import api as ninja_api
 from tests.api.conftest import ApiClient, error_of, expired_token
 from workflows_app import services
-from workflows_app.api import api as ninja_api
 from workflows_app.models import ApiToken, Instance
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from tests.api.conftest import error_of
-from workflows_app.models import Instance
+from workflows_app.models import Instance, Plan
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,8 +55,10 @@ def test_per_account_rate(api, a, enabled, noon, settings):
     assert "1 per second per account" in error_of(limited)["message"]
 
 
-def test_daily_invocations_count_instances_and_reset_at_midnight(api, a, enabled, noon, settings):
-    settings.WORKFLOWS_API_DAILY_INVOCATIONS = 3
+def test_daily_invocations_count_instances_and_reset_at_midnight(api, a, account_a, enabled, noon):
+    # the one daily-invocations limit is the plan's
+    account_a.plan = Plan.objects.create(name="three-a-day", daily_invocations_limit=3)
+    account_a.save(update_fields=["plan"])
     url = f"{a}/api-echo/instances"
     assert api.post(f"{url}/batch", [{}, {}]).status_code == 200
     noon.advance(1)
@@ -67,7 +69,11 @@ def test_daily_invocations_count_instances_and_reset_at_midnight(api, a, enabled
     limited = api.post(url, {})
     assert limited.status_code == 429
     assert limited["Retry-After"] == str(12 * 3600 - 2)  # until 00:00 UTC
-    assert "Daily invocation limit exceeded: 3 instances per day" in error_of(limited)["message"]
+    assert error_of(limited) == {
+        "code": 971,
+        "message": "Daily invocation limit reached: 3 of 3 instances created today "
+        "(plan three-a-day); the count resets at 00:00 UTC",
+    }
     assert Instance.objects.count() == 3
     noon.advance(dt.timedelta(hours=12))
     assert api.post(url, {}).status_code == 200

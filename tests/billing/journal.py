@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Sum
 
-from workflows_app.engine import store
+from workflows_app.engine.journal import store
+from workflows_app.engine.journal.meters import us
 from workflows_app.models import Event, Instance, StepAttempt, StepRecord, UsageDaily
 
 
@@ -40,8 +41,8 @@ def journal(account) -> dict[str, int]:
     return {
         "invocations": instances.count(),
         "attempts": attempts.count(),
-        "cpu_us": sum(store.us(a.cpu_ms) for a in attempts)
+        "cpu_us": sum(us(a.cpu_ms) for a in attempts)
         + (instances.aggregate(n=Sum("replay_cpu_us"))["n"] or 0),
-        "wall_us": sum(store.us(a.wall_ms) for a in attempts),
+        "wall_us": sum(us(a.wall_ms) for a in attempts),
         "stored": stored,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from workflows_app import services
 from workflows_app.billing.plans import plan_named
 from workflows_app.engine.errors import QuotaExceededError
 from workflows_app.models import Account, StepAttempt
@@ -86,8 +87,6 @@ def test_paid_overage_is_billed_not_refused(account, clock):
 
 
 def test_the_api_answers_a_quota_with_429_and_retry_after(free_account, clock, client):
-    from workflows_app import services
-
     plan = free_account.plan
     plan.daily_invocations_limit = 0
     plan.save()

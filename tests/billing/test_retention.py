@@ -8,7 +8,9 @@ import pytest
 from django.db.models import Sum
 
 from workflows_app import services
-from workflows_app.models import Event, Instance, StepRecord, UsageDaily, Workflow
+from workflows_app.billing.plans import plan_named
+from workflows_app.engine.errors import InvalidInputError
+from workflows_app.models import Account, Event, Instance, StepRecord, UsageDaily, Workflow
 from workflows_app.sdk import get_workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,9 +64,6 @@ def test_unfinished_instances_are_never_purged(account, clock):
 
 
 def test_the_free_plan_keeps_finished_state_three_days(db, clock):
-    from workflows_app.billing.plans import plan_named
-    from workflows_app.models import Account
-
     free = Account.objects.create(name="Free", plan=plan_named("free"))
     get_workflow("meter-tiny", account=free).create(id="t", params="p")
 
@@ -114,8 +113,6 @@ def test_terminated_instances_keep_their_state_for_the_error_retention(account, 
 
 
 def test_retention_over_the_plans_maximum_is_refused(account, clock):
-    from workflows_app.engine.errors import InvalidInputError
-
     with pytest.raises(InvalidInputError) as refused:
         get_workflow("meter-tiny", account=account).create(
             params="p", retention={"success_retention": "60 days"}

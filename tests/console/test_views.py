@@ -9,7 +9,7 @@ from django.urls import URLPattern, reverse
 
 from tests.console import workflows as console_workflows
 from tests.console.conftest import PASSWORD, make_member
-from workflows_app import console_urls
+from workflows_app.console import urls as console_urls
 from workflows_app.models import AuditEntry, Decision, Instance
 from workflows_app.sdk import get_workflow
 
@@ -104,6 +104,28 @@ def test_operator_terminates_with_a_reason_that_lands_in_the_audit_log(client, a
     )
     audit_page = client.get(reverse("console:audit", args=[account.pk]))
     assert "duplicate PR" in audit_page.content.decode()
+
+
+def test_operator_restarts_from_the_step_chosen_in_the_form(client, account, member):
+    get_workflow("console-many-steps", account=account).create(id="m", params={"n": 3})
+    kept = Instance.objects.get().steps.get(name="s0").pk
+    operator = member("otto", "operator")
+    url = reverse(
+        "console:instance-action", args=[account.pk, "console-many-steps", "m", "restart"]
+    )
+
+    response = _client_for(client, operator).post(url, {"from_step": "s1#1", "reason": "redo"})
+
+    assert response.status_code == 302
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.reason, entry.detail) == (
+        "restart",
+        "redo",
+        {"from_step": {"name": "s1", "count": 1, "type": "do"}},
+    )
+    instance = Instance.objects.get()
+    assert instance.status == "complete"
+    assert instance.steps.get(name="s0").pk == kept
 
 
 def test_outputs_and_errors_render_escaped(client, account, member):

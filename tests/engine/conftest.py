@@ -1,4 +1,4 @@
-"""Helpers for the engine tests: fresh counters, and a step body held open on demand."""
+"""Helpers for the engine tests: their workflows, fresh counters, a step body held open."""
 
 from __future__ import annotations
 
@@ -10,14 +10,25 @@ import pytest
 from django.db import connections
 
 from tests import workflows
+from tests.engine import workflows as engine_workflows
+from workflows_app.engine import registry
 from workflows_app.sdk import WorkflowInstance, get_workflow
+
+
+@pytest.fixture(autouse=True)
+def _engine_workflows(_test_workflows: None, settings: Any) -> None:
+    """Register this folder's own workflows next to ``tests/workflows.py``."""
+    settings.WORKFLOW_MODULES = [*settings.WORKFLOW_MODULES, "tests.engine.workflows"]
+    registry.reset()
 
 
 @pytest.fixture(autouse=True)
 def _fresh_counters() -> Iterator[None]:
     workflows.reset()
+    engine_workflows.reset()
     yield
     workflows.reset()
+    engine_workflows.reset()
 
 
 class Blocked:

@@ -1,12 +1,14 @@
-"""The journal records every attempt of every step."""
+"""The journal records every attempt of every step, and outlives a failed write."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
+from django.db import OperationalError
 
-from workflows_app.models import StepAttempt
+from workflows_app.engine.journal import store
+from workflows_app.models import StepAttempt, StepRecord
 from workflows_app.sdk import get_workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,3 +71,29 @@ def test_journal_measures_cpu_and_wall_time_of_each_attempt(account, clock, name
     assert burn.wall_ms >= burn.cpu_ms - 1
     assert rest.wall_ms >= 50
     assert rest.cpu_ms < 20
+
+
+def test_a_transient_database_error_retries_instead_of_erroring(
+    account, clock, run_due, monkeypatch
+):
+    real = store.waiter_register
+    failures = iter([OperationalError("server closed the connection unexpectedly")])
+
+    def flaky(**kwargs):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return real(**kwargs)
+
+    monkeypatch.setattr(store, "waiter_register", flaky)
+    instance = get_workflow("rev-sync-simple", account=account).create()
+    first = instance.status()["status"]
+    run_due()  # the scheduler sends it again
+
+    assert first == "running"
+    assert instance.status()["status"] == "waiting"
+    assert list(
+        StepRecord.objects.filter(instance__instance_id=instance.id)
+        .order_by("seq")
+        .values_list("name", "status")
+    ) == [("x", "succeeded"), ("nap", "waiting")]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Iterator
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 
-from tests.workflows import CALLS
-from workflows_app.models import Event, StepAttempt
+from tests.engine.workflows import gate
+from tests.workflows import CALLS, GATES
+from workflows_app import services
+from workflows_app.models import Event, Instance, StepAttempt, StepRecord
 from workflows_app.sdk import InvalidTransitionError, get_workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -316,3 +320,44 @@ def test_restart_clears_buffered_events(account, clock, run_due):
     assert Event.objects.count() == 0
     assert instance.status()["status"] == "waiting"
     assert instance.status()["steps"][-1]["status"] == "waiting"
+
+
+@pytest.fixture
+def gates_opened_after() -> Iterator[None]:
+    """A body still held by a failed test must not outlive it."""
+    yield
+    for event in GATES.values():
+        event.set()
+
+
+@pytest.mark.usefixtures("gates_opened_after")
+def test_resume_during_a_pending_pause_is_not_lost(account, clock):
+    binding = get_workflow("rev-resume-lost", account=account)
+    errors: list[BaseException] = []
+
+    def create() -> None:
+        try:
+            binding.create(id="r1")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    runner = threading.Thread(target=create)
+    runner.start()
+    assert gate("a_started").wait(5) and gate("b_started").wait(5)
+    row = Instance.objects.get(instance_id="r1")
+    services.instance_pause(instance=row)
+    gate("b_release").set()
+    # b1 ends; b2's attempt start meets the pending pause and parks.
+    for _ in range(100):
+        if StepRecord.objects.filter(instance=row, name="b1", status="succeeded").exists():
+            break
+        threading.Event().wait(0.02)
+    services.instance_resume(instance=row)
+    gate("a_release").set()
+    runner.join(10)
+
+    assert errors == []
+    row.refresh_from_db()
+    assert (row.status, row.output) == ("complete", ["a", "b1", "b2"])

@@ -182,6 +182,15 @@ def test_zero_timeout_raises_invalid_step_error(account, clock, timeout):
     }
 
 
+def test_a_step_timeout_above_the_maximum_is_refused_at_the_call(account):
+    instance = get_workflow("budget-too-long-timeout", account=account).create()
+
+    assert instance.status()["output"] == (
+        'Step config for "slow": timeout must be at most 600 seconds '
+        "(setting WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS)"
+    )
+
+
 @pytest.mark.parametrize(
     ("backoff", "delays"),
     [

@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from tests.workflows import CALLS, SEEN
-from workflows_app.models import ExampleOrder
 from workflows_app.sdk import get_workflow
+from workflows_examples.models import ExampleOrder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

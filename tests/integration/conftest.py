@@ -113,7 +113,7 @@ class Stack:
             ),
             "CELERY_BROKER_URL": redis_url,
             "CELERY_QUEUE": QUEUE,
-            "WORKFLOWS_DISPATCHER": "workflows_app.celery_dispatch.CeleryDispatcher",
+            "WORKFLOWS_DISPATCHER": "workflows_app.tasks.CeleryDispatcher",
             "WORKFLOW_MODULES": "tests.integration.workflows",
             "WORKFLOWS_LEASE_SECONDS": str(LEASE_SECONDS),
             "WORKFLOWS_MAX_DELIVERIES": str(MAX_DELIVERIES),
@@ -234,7 +234,7 @@ def stack(
     tmp_path: Path,
 ) -> Iterator[Stack]:
     settings.WORKFLOW_MODULES = ["tests.integration.workflows"]
-    settings.WORKFLOWS_DISPATCHER = "workflows_app.celery_dispatch.CeleryDispatcher"
+    settings.WORKFLOWS_DISPATCHER = "workflows_app.tasks.CeleryDispatcher"
     settings.WORKFLOWS_REDISPATCH_SECONDS = REDISPATCH_SECONDS
     registry.reset()
     ledger.create_tables()

@@ -20,6 +20,7 @@ from tests.billing.journal import journal, meters
 from tests.integration import ledger
 from tests.integration.conftest import LEASE_SECONDS, MAX_DELIVERIES, REDISPATCH_SECONDS, wait_for
 from workflows_app import services
+from workflows_app.engine.dispatch import BaseDispatcher
 from workflows_app.models import Instance, StepAttempt, StepRecord
 from workflows_app.tasks import advance_instance
 
@@ -208,7 +209,7 @@ def test_a_worker_stopped_with_sigterm_mid_step_hands_the_step_over(stack):
     assert _output(instance) == {"a": "A", "b": "B-attempt-2", "c": "C"}
 
 
-class BrokerDownDispatcher:
+class BrokerDownDispatcher(BaseDispatcher):
     """What the doorbell meets while Redis is unreachable."""
 
     def dispatch(self, instance_pks):

@@ -19,7 +19,9 @@ from django.db.models import F
 from tests.integration import ledger
 from tests.integration.conftest import LEASE_SECONDS, wait_for
 from workflows_app import services
-from workflows_app.engine import clock, store
+from workflows_app.engine import clock
+from workflows_app.engine.dispatch import BaseDispatcher
+from workflows_app.engine.journal import queue, store
 from workflows_app.models import Instance, InstanceStatus, StepAttempt, StepRecord
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -27,12 +29,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 def take(limit: int) -> list[int]:
     """One scheduler round (30 s marks), ignoring the doorbell grace."""
-    return store.due_instance_pks_for_dispatch(
+    return queue.due_instance_pks_for_dispatch(
         limit=limit, redispatch_seconds=30, doorbell_grace_seconds=0
     )
 
 
-class Recorder:
+class Recorder(BaseDispatcher):
     sent: list[int] = []
 
     def dispatch(self, instance_pks):
@@ -154,12 +156,12 @@ def test_a_doorbell_sent_instance_waits_for_its_message_but_a_due_timer_does_not
     # A timer: its wake_at is later than the write that set it.
     Instance.objects.filter(pk=timer.pk).update(modified_at=F("wake_at") - dt.timedelta(seconds=1))
 
-    assert store.due_instance_pks_for_dispatch(limit=10, redispatch_seconds=30) == [timer.pk]
+    assert queue.due_instance_pks_for_dispatch(limit=10, redispatch_seconds=30) == [timer.pk]
 
     later = clock.now() + dt.timedelta(seconds=31)
     clock.set_clock(lambda: later)
     try:
-        assert store.due_instance_pks_for_dispatch(limit=10, redispatch_seconds=30) == [
+        assert queue.due_instance_pks_for_dispatch(limit=10, redispatch_seconds=30) == [
             fresh.pk,
             timer.pk,
         ]

@@ -16,12 +16,12 @@ from ninja.security import HttpBearer
 
 from workflows_app import selectors, services
 from workflows_app.engine.registry import MAX_WORKFLOW_NAME, WORKFLOW_NAME_RE
-from workflows_app.models import Account, ApiToken, Instance, Workflow
+from workflows_app.models import ACCOUNT_ID_PATTERN, Account, ApiToken, Instance, Workflow
 
-from .errors import AUTH_ERROR, ApiError, account_not_found, not_authenticated
+from .errors import AUTH_ERROR, ApiError, account_not_found, invalid_input, not_authenticated
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_ACCOUNT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_ACCOUNT_ID_RE = re.compile(ACCOUNT_ID_PATTERN)
 
 
 class BearerAuth(HttpBearer):
@@ -72,8 +72,6 @@ def access_account(request: HttpRequest, account_id: str) -> Account:
 
 def check_workflow_name(name: str) -> str:
     if len(name) > MAX_WORKFLOW_NAME or not WORKFLOW_NAME_RE.fullmatch(name):
-        from .errors import invalid_input
-
         raise invalid_input(
             f"Invalid workflow name {name[:80]!r}: use lowercase letters, digits and "
             f"hyphens, at most {MAX_WORKFLOW_NAME} characters"

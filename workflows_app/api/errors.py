@@ -1,4 +1,4 @@
-"""Every API error, and the ONE exception handler that turns any of them into the envelope.
+"""Every API error, and the handlers (one per family) that answer each in the one envelope.
 
 Cloudflare-style codes (their numbers where Cloudflare's are known, ours otherwise):
 
@@ -27,10 +27,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 
 from workflows_app.engine.errors import QuotaExceededError, WorkflowError
@@ -103,7 +107,26 @@ def _location(loc: Any) -> str:
     return ".".join(parts)
 
 
-def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+# --- one classifier per family: the exception → its status, errors and headers ------
+
+
+def _api_error(exc: ApiError) -> ErrorBody:
+    return ErrorBody(exc.status, [{"code": exc.code, "message": exc.message}], exc.headers)
+
+
+def _quota_exceeded(exc: QuotaExceededError) -> ErrorBody:
+    """The plan's daily invocations or storage."""
+    return ErrorBody(
+        429, [{"code": RATE_LIMITED, "message": str(exc)}], {"Retry-After": str(exc.retry_after)}
+    )
+
+
+def _workflow_error(exc: WorkflowError) -> ErrorBody:
+    status, code = ENGINE_ERRORS.get(exc.code, (400, INVALID_INPUT))
+    return ErrorBody(status, [{"code": code, "message": str(exc)}])
+
+
+def _validation_error(exc: ValidationError) -> ErrorBody:
     errors = []
     for error in exc.errors[:20]:
         where = _location(error.get("loc", ()))
@@ -111,66 +134,66 @@ def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
         if error.get("type") == "extra_forbidden":
             message = "unknown field"
         errors.append({"code": INVALID_INPUT, "message": f"{where}: {message}"})
-    return errors or [{"code": INVALID_INPUT, "message": "Invalid input"}]
+    return ErrorBody(400, errors or [{"code": INVALID_INPUT, "message": "Invalid input"}])
 
 
-def _classify(exc: BaseException) -> ErrorBody:
-    if isinstance(exc, ApiError):
-        return ErrorBody(exc.status, [{"code": exc.code, "message": exc.message}], exc.headers)
-    if isinstance(exc, QuotaExceededError):  # the plan's daily invocations or storage
-        return ErrorBody(
-            429,
-            [{"code": RATE_LIMITED, "message": str(exc)}],
-            {"Retry-After": str(exc.retry_after)},
-        )
-    if isinstance(exc, WorkflowError):
-        status, code = ENGINE_ERRORS.get(exc.code, (400, INVALID_INPUT))
-        return ErrorBody(status, [{"code": code, "message": str(exc)}])
-    if isinstance(exc, ValidationError):
-        return ErrorBody(400, _validation_errors(exc))
-    if isinstance(exc, RequestDataTooBig):
-        from django.conf import settings
+def _body_too_big(exc: RequestDataTooBig) -> ErrorBody:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    message = f"Request body too large: the limit is {limit} bytes"
+    return ErrorBody(413, [{"code": INVALID_INPUT, "message": message}])
 
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return ErrorBody(
-            413,
-            [
-                {
-                    "code": INVALID_INPUT,
-                    "message": f"Request body too large: the limit is {limit} bytes",
-                }
-            ],
-        )
-    if isinstance(exc, AuthenticationError):
-        return ErrorBody(
-            401,
-            [
-                {
-                    "code": AUTH_ERROR,
-                    "message": "Missing Authorization header: send 'Authorization: Bearer <token>'",
-                }
-            ],
-        )
-    if isinstance(exc, AuthorizationError):
-        return ErrorBody(403, [{"code": AUTH_ERROR, "message": str(exc)}])
-    if isinstance(exc, HttpError):
-        # ninja wraps whatever the body parser raised; the cause says what went wrong.
-        if exc.__cause__ is not None and not isinstance(exc.__cause__, HttpError):
-            return _classify(exc.__cause__)
-        return ErrorBody(exc.status_code, [{"code": INVALID_INPUT, "message": str(exc)}])
-    if isinstance(exc, Http404):
-        return ErrorBody(404, [{"code": 7000, "message": "No route for that URI"}])
+
+def _not_authenticated(exc: AuthenticationError) -> ErrorBody:
+    message = "Missing Authorization header: send 'Authorization: Bearer <token>'"
+    return ErrorBody(401, [{"code": AUTH_ERROR, "message": message}])
+
+
+def _forbidden(exc: AuthorizationError) -> ErrorBody:
+    return ErrorBody(403, [{"code": AUTH_ERROR, "message": str(exc)}])
+
+
+def _http_error(exc: HttpError) -> ErrorBody:
+    return ErrorBody(exc.status_code, [{"code": INVALID_INPUT, "message": str(exc)}])
+
+
+def _no_route(exc: Http404) -> ErrorBody:
+    return ErrorBody(404, [{"code": 7000, "message": "No route for that URI"}])
+
+
+def _internal(exc: Exception) -> ErrorBody:
     logger.error("Unhandled API error", exc_info=exc)
     return ErrorBody(500, [{"code": INTERNAL_ERROR, "message": "Internal server error"}])
+
+
+# ninja picks the handler of the nearest class in the exception's MRO, so a
+# subclass (QuotaExceededError, AuthenticationError) wins over its family.
+# HttpError has its own handler (below): it may carry the real error as its cause.
+CLASSIFIERS: dict[type[Exception], Callable[[Any], ErrorBody]] = {
+    ApiError: _api_error,
+    QuotaExceededError: _quota_exceeded,
+    WorkflowError: _workflow_error,
+    ValidationError: _validation_error,
+    RequestDataTooBig: _body_too_big,
+    AuthenticationError: _not_authenticated,
+    AuthorizationError: _forbidden,
+    Http404: _no_route,
+    Exception: _internal,
+}
 
 
 def envelope_error(errors: list[dict[str, Any]]) -> dict[str, Any]:
     return {"success": False, "errors": errors, "messages": [], "result": None}
 
 
-def handle_exception(request: HttpRequest, exc: Exception, *, api: Any) -> HttpResponse:
-    """The one exception handler of the API (registered for ``Exception``)."""
-    body = _classify(exc)
+def _respond(
+    request: HttpRequest,
+    exc: Exception,
+    *,
+    api: NinjaAPI,
+    classify: Callable[[Any], ErrorBody],
+) -> HttpResponse:
+    """The one envelope every error is answered with."""
+    body = classify(exc)
     response = api.create_response(request, envelope_error(body.errors), status=body.status)
     for name, value in body.headers.items():
         response[name] = value
@@ -179,3 +202,18 @@ def handle_exception(request: HttpRequest, exc: Exception, *, api: Any) -> HttpR
         # a conflict here is final, so tell them not to.
         response["x-should-retry"] = "false"
     return response
+
+
+def _respond_http_error(request: HttpRequest, exc: HttpError, *, api: NinjaAPI) -> HttpResponse:
+    cause = exc.__cause__
+    if isinstance(cause, Exception) and not isinstance(cause, HttpError):
+        # ninja wraps whatever the body parser raised; the cause says what went wrong.
+        return api.on_exception(request, cause)
+    return _respond(request, exc, api=api, classify=_http_error)
+
+
+def register_exception_handlers(api: NinjaAPI) -> None:
+    """One handler per family, all answering with the Cloudflare envelope."""
+    for exc_class, classify in CLASSIFIERS.items():
+        api.add_exception_handler(exc_class, partial(_respond, api=api, classify=classify))
+    api.add_exception_handler(HttpError, partial(_respond_http_error, api=api))

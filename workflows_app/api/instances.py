@@ -8,12 +8,13 @@ from typing import Any, Literal
 from django.http import HttpRequest
 from ninja import Body, Path, Query, Router
 
-from workflows_app import limits, selectors, services
+from workflows_app import presenters, selectors, services
 from workflows_app.engine import clock
+from workflows_app.engine.context import MAX_EVENT_TYPE
 from workflows_app.engine.errors import WorkflowError
 from workflows_app.models import StepType, Workflow
+from workflows_app.services import limits
 
-from . import presenters
 from .auth import access_instance, access_workflow, actor
 from .envelope import ERROR_RESPONSES, Envelope, ok
 from .errors import ENGINE_ERRORS, RATE_LIMITED, ApiError, invalid_input
@@ -52,13 +53,11 @@ SimpleQuery = Query("false")
 StepNameQuery = Query(..., min_length=3, max_length=270)
 StepTypeQuery = Query(...)
 AttemptQuery = Query(None, ge=1, le=100_000)
-EventType = Path(..., min_length=1, max_length=100, pattern=EVENT_TYPE_PATTERN)
+EventType = Path(..., min_length=1, max_length=MAX_EVENT_TYPE, pattern=EVENT_TYPE_PATTERN)
 
 
-def _take_creation_quota(workflow: Workflow, instances: int) -> None:
-    exceeded = limits.instance_creation_take(
-        account=workflow.account, workflow=workflow, instances=instances
-    )
+def _take_creation_rate(workflow: Workflow) -> None:
+    exceeded = limits.instance_creation_take(account=workflow.account, workflow=workflow)
     if exceeded is not None:
         raise ApiError(
             429,
@@ -131,7 +130,7 @@ def instance_create(
     workflow_name: str = WorkflowName,
 ) -> dict[str, Any]:
     workflow = access_workflow(request, account_id, workflow_name)
-    _take_creation_quota(workflow, 1)
+    _take_creation_rate(workflow)
     instance = services.instance_create(
         workflow=workflow,
         instance_id=payload.instance_id,
@@ -154,7 +153,7 @@ def instance_create_batch(
     workflow_name: str = WorkflowName,
 ) -> dict[str, Any]:
     workflow = access_workflow(request, account_id, workflow_name)
-    _take_creation_quota(workflow, len(items))
+    _take_creation_rate(workflow)
     created = services.instance_create_batch(
         workflow=workflow,
         items=[
@@ -211,7 +210,8 @@ def instance_get(
     simple: Literal["true", "false"] = SimpleQuery,
 ) -> dict[str, Any]:
     instance = access_instance(request, account_id, workflow_name, instance_id)
-    return ok(presenters.instance_detail(instance, order=order, with_steps=simple != "true"))
+    view = presenters.instance_view(instance)
+    return ok(presenters.instance_detail(view, order=order, with_steps=simple != "true"))
 
 
 def _split_step_name(name: str) -> tuple[str, int]:
@@ -243,7 +243,7 @@ def instance_step(
     record = selectors.step_record_get(
         instance=instance, step_type=step_type, name=base, count=count
     )
-    return ok(presenters.step_detail(record, attempt=attempt))
+    return ok(presenters.step_detail(presenters.StepView.of(record), attempt=attempt))
 
 
 @router.patch(
@@ -265,18 +265,14 @@ def instance_status_edit(
         raise invalid_input('"from" only goes with status "restart"')
     if payload.rollback:
         raise invalid_input("Terminating with rollback is not supported")
-    who = actor(request)
-    if payload.status == "pause":
-        instance = services.instance_pause(instance=instance, actor=who)
-    elif payload.status == "resume":
-        instance = services.instance_resume(instance=instance, actor=who)
-    elif payload.status == "terminate":
-        instance = services.instance_terminate(instance=instance, actor=who)
-    else:
-        from_step = (
-            payload.from_.model_dump(exclude_none=True) if payload.from_ is not None else None
-        )
-        instance = services.instance_restart(instance=instance, from_step=from_step, actor=who)
+    instance = services.instance_set_status(
+        instance=instance,
+        action=payload.status,
+        from_step=None
+        if payload.from_ is None
+        else services.RestartPoint.from_mapping(payload.from_.model_dump(exclude_none=True)),
+        actor=actor(request),
+    )
     return ok({"status": instance.status, "timestamp": clock.now()})
 
 

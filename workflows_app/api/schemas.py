@@ -8,27 +8,26 @@ schema forbids unknown fields, so a typo is a 400 instead of being ignored.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ninja import Field, Schema
 from pydantic import ConfigDict
 
-INSTANCE_ID_PATTERN = r"^[a-zA-Z0-9_][a-zA-Z0-9_-]*$"
-WORKFLOW_NAME_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
-EVENT_TYPE_PATTERN = INSTANCE_ID_PATTERN
-ACCOUNT_ID_PATTERN = r"^[0-9a-f]{32}$"
+from workflows_app.engine.context import EVENT_TYPE_RE
+from workflows_app.engine.registry import WORKFLOW_NAME_RE
+from workflows_app.models import API_INSTANCE_STATUSES
+from workflows_app.services.common import INSTANCE_ID_PATTERN, MAX_INSTANCE_ID
+from workflows_app.services.lifecycle import LifecycleAction
 
-InstanceStatusLiteral = Literal[
-    "queued",
-    "running",
-    "paused",
-    "errored",
-    "terminated",
-    "complete",
-    "waitingForPause",
-    "waiting",
-    "rollingBack",
-]
+# Each pattern and limit has one home beside the code that enforces it; the
+# schemas publish them (OpenAPI) and validate with them.
+WORKFLOW_NAME_PATTERN = WORKFLOW_NAME_RE.pattern
+EVENT_TYPE_PATTERN = EVENT_TYPE_RE.pattern
+
+if TYPE_CHECKING:
+    InstanceStatusLiteral = str
+else:  # built from models.InstanceStatus, which a type checker cannot follow
+    InstanceStatusLiteral = Literal[API_INSTANCE_STATUSES]
 TriggerSource = Literal["unknown", "api", "binding", "event", "cron"]
 LocationHint = Literal[
     "wnam", "weur", "enam", "eeur", "apac", "apac-ne", "apac-se", "oc", "sam", "afr", "me"
@@ -50,7 +49,9 @@ class RetentionIn(StrictIn):
 
 
 class InstanceCreateIn(StrictIn):
-    instance_id: str | None = Field(None, min_length=1, max_length=100, pattern=INSTANCE_ID_PATTERN)
+    instance_id: str | None = Field(
+        None, min_length=1, max_length=MAX_INSTANCE_ID, pattern=INSTANCE_ID_PATTERN
+    )
     # Any JSON value, stored as sent (the SDK types it as a JSON-encoded string;
     # a string is stored as that string, an object as that object).
     params: Any = None
@@ -76,7 +77,7 @@ class RestartFromIn(StrictIn):
 
 
 class StatusIn(StrictIn):
-    status: Literal["pause", "resume", "terminate", "restart"]
+    status: LifecycleAction
     rollback: bool | None = None
     from_: RestartFromIn | None = Field(None, alias="from")
 
@@ -154,7 +155,7 @@ class InstanceGetOut(Schema):
     versionId: str  # the SDK's alias
     rollback: None = None
     step_count: int
-    # step, sleep and waitForEvent entries: see presenters.step_entry
+    # step, sleep and waitForEvent entries: see workflows_app.presenters.step_entry
     steps: list[dict[str, Any]]
 
 
@@ -188,3 +189,51 @@ class BatchDeleteErrorOut(Schema):
 class BatchDeleteOut(Schema):
     deleted: list[InstanceDeleteOut]
     errors: list[BatchDeleteErrorOut]
+
+
+# --- usage (not Cloudflare's: money and fractional quantities are decimal strings) ---
+
+
+class UsageDayOut(Schema):
+    day: str
+    invocations: int
+    attempts: int
+    cpu_ms: str
+    wall_ms: str
+    stored_bytes: int
+
+
+class UsageWorkflowOut(Schema):
+    workflow: str
+    invocations: int
+    cpu_ms: str
+    wall_ms: str
+    stored_bytes_delta: int
+
+
+class MeterLineOut(Schema):
+    meter: str
+    unit: str
+    usage: str
+    included: str
+    overage: str
+    unit_price: str
+    cost: str
+
+
+class StatementOut(Schema):
+    plan: str
+    lines: list[MeterLineOut]
+    total: str
+    days_elapsed: int
+    projected_lines: list[MeterLineOut]
+    projected_total: str
+
+
+class UsageOut(Schema):
+    period: str
+    start: str
+    end: str
+    days: list[UsageDayOut]
+    workflows: list[UsageWorkflowOut]
+    statement: StatementOut

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router
 
 from workflows_app import billing
 from workflows_app.engine import clock
@@ -17,55 +17,11 @@ from workflows_app.engine import clock
 from .auth import access_account
 from .envelope import ERROR_RESPONSES, Envelope, ok
 from .params import AccountId
+from .schemas import UsageOut
 
 router = Router(tags=["usage"])
 
 PeriodQuery = Query(None, pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (default: now)")
-
-
-class UsageDayOut(Schema):
-    day: str
-    invocations: int
-    attempts: int
-    cpu_ms: str
-    wall_ms: str
-    stored_bytes: int
-
-
-class UsageWorkflowOut(Schema):
-    workflow: str
-    invocations: int
-    cpu_ms: str
-    wall_ms: str
-    stored_bytes_delta: int
-
-
-class MeterLineOut(Schema):
-    meter: str
-    unit: str
-    usage: str
-    included: str
-    overage: str
-    unit_price: str
-    cost: str
-
-
-class StatementOut(Schema):
-    plan: str
-    lines: list[MeterLineOut]
-    total: str
-    days_elapsed: int
-    projected_lines: list[MeterLineOut]
-    projected_total: str
-
-
-class UsageOut(Schema):
-    period: str
-    start: str
-    end: str
-    days: list[UsageDayOut]
-    workflows: list[UsageWorkflowOut]
-    statement: StatementOut
 
 
 def _line(line: billing.MeterLine) -> dict[str, str]:

@@ -8,10 +8,9 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from workflows_app import selectors, services
+from workflows_app import presenters, selectors, services
 from workflows_app.engine import registry
 
-from . import presenters
 from .auth import access_account, access_workflow, actor, check_workflow_name
 from .envelope import ERROR_RESPONSES, Envelope, ok
 from .errors import invalid_input

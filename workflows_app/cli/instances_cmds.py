@@ -6,8 +6,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from workflows_app import selectors, services
-from workflows_app.api import presenters
+from workflows_app import presenters, selectors, services
 from workflows_app.engine import clock
 from workflows_app.engine.errors import WorkflowError
 
@@ -50,54 +49,52 @@ def instance_list(out: Output, options: dict[str, Any]) -> None:
 @engine_errors
 def instance_describe(out: Output, options: dict[str, Any]) -> None:
     workflow = workflow_for(options)
-    instance = instance_for(workflow, options.get("id") or "latest")
-    view = presenters.instance_detail(instance)
+    view = presenters.instance_view(instance_for(workflow, options.get("id") or "latest"))
     limit = options["truncate_output_limit"]
     show_output = options["step_output"]
 
-    def render(view: dict[str, Any]) -> None:
+    def render(_: dict[str, Any]) -> None:
         out.fields(
             [
-                ("Instance", instance.instance_id),
-                ("Workflow", workflow.name),
-                ("Status", view["status"]),
-                ("Trigger", view["trigger"]["source"]),
-                ("Queued", view["queued"]),
-                ("Started", view["start"]),
-                ("Ended", view["end"]),
-                ("Params", truncate(view["params"], limit)),
-                ("Output", truncate(view["output"], limit)),
-                ("Error", _error(view["error"])),
-                ("Steps", view["step_count"]),
+                ("Instance", view.instance_id),
+                ("Workflow", view.workflow_name),
+                ("Status", view.status),
+                ("Trigger", view.trigger_source),
+                ("Queued", view.queued),
+                ("Started", view.start),
+                ("Ended", view.end),
+                ("Params", truncate(view.params, limit)),
+                ("Output", truncate(view.output, limit)),
+                ("Error", _error(view.error)),
+                ("Steps", len(view.steps)),
             ]
         )
-        if view["steps"]:
+        if view.steps:
             out.line()
-            rows = []
-            for step in view["steps"]:
-                state = _step_state(step)
-                output = truncate(step.get("output"), limit) if show_output else ""
-                rows.append([step["type"], step["name"], state, step["start"], step["end"], output])
-            out.table(["type", "name", "state", "start", "end", "output"], rows)
-            for step in view["steps"]:
-                failures = [a for a in step.get("attempts", []) if a["error"]]
-                for number, attempt in enumerate(step.get("attempts", []), start=1):
-                    if attempt in failures:
-                        out.line(f"  {step['name']} attempt {number}: {_error(attempt['error'])}")
+            out.table(
+                ["type", "name", "state", "start", "end", "output"],
+                [
+                    [
+                        step.label,
+                        step.key,
+                        step.state,
+                        step.start,
+                        step.shown_end,
+                        truncate(step.output, limit) if show_output else "",
+                    ]
+                    for step in view.steps
+                ],
+            )
+            for step in view.steps:
+                for number, attempt in enumerate(step.attempts, start=1):
+                    if attempt.error:
+                        out.line(f"  {step.key} attempt {number}: {_error(attempt.error)}")
 
-    out.result(view, render)
+    out.result(presenters.instance_detail(view), render)
 
 
-def _error(error: dict[str, str] | None) -> str:
-    return f"{error['name']}: {error['message']}" if error else "-"
-
-
-def _step_state(step: dict[str, Any]) -> str:
-    if step["type"] == "step":
-        return {True: "succeeded", False: "failed"}.get(step["success"], "running")
-    if step.get("error"):
-        return "failed"
-    return "finished" if step["finished"] else "waiting"
+def _error(error: presenters.ErrorView | None) -> str:
+    return f"{error.name}: {error.message}" if error else "-"
 
 
 @engine_errors
@@ -120,25 +117,9 @@ def instance_set_status(out: Output, options: dict[str, Any]) -> None:
     action = options["action"]
     workflow = workflow_for(options)
     instance = instance_for(workflow, options["id"])
-    if action == "pause":
-        instance = services.instance_pause(instance=instance, actor=CLI_ACTOR)
-    elif action == "resume":
-        instance = services.instance_resume(instance=instance, actor=CLI_ACTOR)
-    elif action == "terminate":
-        instance = services.instance_terminate(instance=instance, actor=CLI_ACTOR)
-    else:
-        from_step = None
-        if options.get("from_step_name"):
-            from_step = {"name": options["from_step_name"]}
-            if options.get("from_step_count") is not None:
-                from_step["count"] = options["from_step_count"]
-            if options.get("from_step_type"):
-                from_step["type"] = options["from_step_type"]
-        elif options.get("from_step_count") is not None or options.get("from_step_type"):
-            raise CommandError("--from-step-count and --from-step-type need --from-step-name")
-        instance = services.instance_restart(
-            instance=instance, from_step=from_step, actor=CLI_ACTOR
-        )
+    instance = services.instance_set_status(
+        instance=instance, action=action, from_step=_restart_point(options), actor=CLI_ACTOR
+    )
     view = {"status": instance.status, "timestamp": clock.now()}
     past = {"pause": "Paused", "resume": "Resumed", "terminate": "Terminated"}
     out.result(
@@ -147,6 +128,18 @@ def instance_set_status(out: Output, options: dict[str, Any]) -> None:
             f"{past.get(action, 'Restarted')} instance {instance.instance_id} "
             f"(now {cell(v['status'])})."
         ),
+    )
+
+
+def _restart_point(options: dict[str, Any]) -> services.RestartPoint | None:
+    """``--from-step-name`` with its optional ``--from-step-count`` and ``--from-step-type``."""
+    count, step_type = options.get("from_step_count"), options.get("from_step_type")
+    if not options.get("from_step_name"):
+        if count is not None or step_type:
+            raise CommandError("--from-step-count and --from-step-type need --from-step-name")
+        return None
+    return services.RestartPoint.from_mapping(
+        {"name": options["from_step_name"], "count": count, "type": step_type}
     )
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflows_app import selectors, services
-from workflows_app.api import presenters
+from workflows_app import presenters, selectors, services
 from workflows_app.engine import registry
 
 from .common import CLI_ACTOR, engine_errors, parse_json_arg, resolve_account, workflow_for

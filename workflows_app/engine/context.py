@@ -21,24 +21,27 @@ from django.conf import settings
 
 from workflows_app.models import StepStatus, StepType
 
-from . import clock, store
+from . import clock
 from .commands import AttemptResult, Execute, Io, Park
 from .durations import MAX_SLEEP_MS, Duration, to_ms
 from .errors import (
     CpuLimitExceededError,
     InvalidStepError,
     NondeterminismError,
-    NonRetryableError,
+    NotPersistableError,
+    PauseRequestedError,
     StepLimitExceededError,
     StepOutputError,
     WorkflowTimeoutError,
 )
-from .retry import StepConfig, config_from_stored, resolve_config
-from .serialization import NotPersistableError, check_persistable, error_from_dict, error_to_dict
+from .journal import store
+from .retry import StepConfig, config_from_stored, next_attempt_at, resolve_config
+from .serialization import check_persistable, error_from_dict, error_to_dict
 
 MAX_STEP_NAME = 256
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f]")
-EVENT_TYPE_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9-_]*$")
+# "-" last in the class: the API publishes this pattern in its OpenAPI schema (ECMA regex).
+EVENT_TYPE_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9_-]*$")
 MAX_EVENT_TYPE = 100
 DEFAULT_EVENT_TIMEOUT = "24 hours"
 
@@ -109,9 +112,9 @@ def _event_value(stored: dict[str, Any]) -> dict[str, Any]:
 class ActivationState:
     """What one activation knows: the journal read at claim time and what it adds."""
 
-    def __init__(self, snapshot: store.Snapshot, token: str, lease_seconds: float) -> None:
+    def __init__(self, snapshot: store.Snapshot, activation: store.Activation) -> None:
         self.snapshot = snapshot
-        self.token = token
+        self.activation = activation
         self.journal: dict[Key, store.JournalEntry] = {e.key: e for e in snapshot.journal}
         self.visited: set[Key] = set()
         self._counters: dict[tuple[str, str], int] = defaultdict(int)
@@ -120,7 +123,6 @@ class ActivationState:
         self.events = list(snapshot.events)
         self.pause_requested = False
         self.nondeterminism: NondeterminismError | None = None
-        self.lease_seconds = lease_seconds
         # No new step starts past this point: the worker is handed back.
         self.budget_ends = time.monotonic() + settings.WORKFLOWS_ACTIVATION_BUDGET_SECONDS
         self.attempts_started = 0  # every activation may start at least one attempt
@@ -163,25 +165,15 @@ class ActivationState:
     # --- commands ---
 
     def io(self, fn: Callable[..., Any], *, deferrable: bool = False, **kwargs: Any) -> Io:
-        return Io(
-            deferrable=deferrable,
-            fn=fn,
-            kwargs={
-                "instance_pk": self.snapshot.pk,
-                "token": self.token,
-                # Every fenced write also renews the lease; a running body renews
-                # it through the driver's heartbeat.
-                "lease_until": clock.now() + dt.timedelta(seconds=self.lease_seconds),
-                "meter_key": self.snapshot.meter,
-                **kwargs,
-            },
-        )
+        # Every fenced write also renews the lease; a running body renews it
+        # through the driver's heartbeat.
+        return Io(deferrable=deferrable, fn=fn, kwargs={"activation": self.activation, **kwargs})
 
     def boundary(self, command: Io) -> StepGen:
         """Perform a write that starts new work; a pending pause parks the caller here."""
         try:
             return (yield command)
-        except store.PauseRequestedError:
+        except PauseRequestedError:
             self.pause_requested = True
             yield Park(None)
 
@@ -196,74 +188,14 @@ def do_step(state: ActivationState, key: Key, fn: Callable[..., Any], config: An
         return entry.output
     if entry is not None and entry.status == StepStatus.FAILED:
         raise error_from_dict(entry.error or {})
-    resolved: StepConfig
-    if entry is None:
-        limit = settings.WORKFLOWS_MAX_STEPS
-        if state.step_count >= limit:
-            raise StepLimitExceededError(
-                f"The limit of {limit} steps has been reached (setting WORKFLOWS_MAX_STEPS)."
-            )
-        resolved = resolve_config(config, step_name=name)
-    else:
-        # Replays use the config persisted on first execution, as Cloudflare does.
-        resolved = config_from_stored(entry.config or {})
+    resolved = _step_config(state, entry, config, name=name)
     wants_ctx = _wants_ctx(fn)
 
     while True:
-        if (
-            entry is not None
-            and entry.status == StepStatus.RETRYING
-            and entry.wake_at is not None
-            and entry.wake_at > clock.now()
-        ):
-            yield Park(entry.wake_at)
-        if state.attempts_started and time.monotonic() > state.budget_ends:
-            # This activation has run long enough: replay resumes here at once,
-            # in a fresh activation (on any worker).
-            yield Park(clock.now())
-        if entry is not None and entry.attempt_count > resolved.retries.limit:
-            # Every allowed attempt was started and lost with its worker: a poison step.
-            yield from state.boundary(state.io(store.step_abandon, entry=entry))
-            raise error_from_dict(store.WORKER_LOST)
-
-        started: store.AttemptStarted = yield from state.boundary(
-            state.io(
-                store.attempt_start,
-                entry=entry,
-                key=key,
-                seq=state.take_seq(),
-                config=resolved.as_dict(),
-            )
-        )
-        state.attempts_started += 1
-        if entry is None:
-            state.step_count += 1
+        yield from _before_attempt(state, entry, resolved)
+        started, result = yield from _run_attempt(state, key, entry, fn, resolved, wants_ctx)
         entry = started.entry
-        state.remember(entry)
-        ctx = {
-            "attempt": started.number,
-            "step": {"name": name, "count": key[2]},
-            "config": resolved.as_dict(),
-        }
-        result: AttemptResult = yield Execute(
-            fn, (ctx,) if wants_ctx else (), resolved.timeout_ms / 1000
-        )
-        error = result.error
-        if result.timed_out:
-            error = WorkflowTimeoutError(f"Execution timed out after {int(resolved.timeout_ms)}ms")
-        output, output_bytes = None, 0
-        cpu_limit = state.snapshot.cpu_ms_per_step_limit
-        if error is None and cpu_limit is not None and result.cpu_ms > cpu_limit:
-            error = CpuLimitExceededError(
-                f"CPU limit exceeded: the attempt used {result.cpu_ms:.1f} ms of CPU time; "
-                f"the account's plan allows {cpu_limit} ms per step"
-            )
-        if error is None:
-            try:
-                output_bytes = check_persistable(result.value, what=f'The output of step "{name}"')
-                output = _json_roundtrip(result.value)
-            except NotPersistableError as exc:
-                error = StepOutputError(str(exc))
+        error, output, output_bytes = _attempt_outcome(state, result, resolved, name=name)
         finish: dict[str, Any] = {
             "entry": entry,
             "attempt_pk": started.attempt_pk,
@@ -282,16 +214,100 @@ def do_step(state: ActivationState, key: Key, fn: Callable[..., Any], config: An
             return output
 
         stored_error = error_to_dict(error)
-        retryable = (
-            not isinstance(error, NonRetryableError) and started.number <= resolved.retries.limit
+        retry_at = next_attempt_at(resolved, attempt=started.number, error=error, now=clock.now())
+        yield state.io(store.attempt_finish, error=stored_error, retry_at=retry_at, **finish)
+        if retry_at is None:
+            raise error_from_dict(stored_error) from error
+
+
+def _step_config(
+    state: ActivationState, entry: store.JournalEntry | None, config: Any, *, name: str
+) -> StepConfig:
+    if entry is not None:
+        # Replays use the config persisted on first execution, as Cloudflare does.
+        return config_from_stored(entry.config or {})
+    limit = settings.WORKFLOWS_MAX_STEPS
+    if state.step_count >= limit:
+        raise StepLimitExceededError(
+            f"The limit of {limit} steps has been reached (setting WORKFLOWS_MAX_STEPS)."
         )
-        if retryable:
-            delay = resolved.retries.delay_ms(started.number)
-            retry_at = clock.now() + dt.timedelta(milliseconds=delay)
-            yield state.io(store.attempt_finish, error=stored_error, retry_at=retry_at, **finish)
-            continue
-        yield state.io(store.attempt_finish, error=stored_error, **finish)
-        raise error_from_dict(stored_error) from error
+    return resolve_config(config, step_name=name)
+
+
+def _before_attempt(
+    state: ActivationState, entry: store.JournalEntry | None, resolved: StepConfig
+) -> StepGen:
+    """Wait out a retry's delay, hand the worker back past the budget, or give up a poison step."""
+    if (
+        entry is not None
+        and entry.status == StepStatus.RETRYING
+        and entry.wake_at is not None
+        and entry.wake_at > clock.now()
+    ):
+        yield Park(entry.wake_at)
+    if state.attempts_started and time.monotonic() > state.budget_ends:
+        # This activation has run long enough: replay resumes here at once,
+        # in a fresh activation (on any worker).
+        yield Park(clock.now())
+    if entry is not None and entry.attempt_count > resolved.retries.limit:
+        # Every allowed attempt was started and lost with its worker: a poison step.
+        yield from state.boundary(state.io(store.step_abandon, entry=entry))
+        raise error_from_dict(store.WORKER_LOST)
+
+
+def _run_attempt(
+    state: ActivationState,
+    key: Key,
+    entry: store.JournalEntry | None,
+    fn: Callable[..., Any],
+    resolved: StepConfig,
+    wants_ctx: bool,
+) -> StepGen:
+    """Record that an attempt starts, then run the body once; returns (started, result)."""
+    started: store.AttemptStarted = yield from state.boundary(
+        state.io(
+            store.attempt_start,
+            entry=entry,
+            key=key,
+            seq=state.take_seq(),
+            config=resolved.as_dict(),
+        )
+    )
+    state.attempts_started += 1
+    if entry is None:
+        state.step_count += 1
+    state.remember(started.entry)
+    ctx = {
+        "attempt": started.number,
+        "step": {"name": key[1], "count": key[2]},
+        "config": resolved.as_dict(),
+    }
+    result: AttemptResult = yield Execute(
+        fn, (ctx,) if wants_ctx else (), resolved.timeout_ms / 1000
+    )
+    return started, result
+
+
+def _attempt_outcome(
+    state: ActivationState, result: AttemptResult, resolved: StepConfig, *, name: str
+) -> tuple[BaseException | None, Any, int]:
+    """The attempt's error (timeout, CPU limit, unstorable output) or its output and size."""
+    error = result.error
+    if result.timed_out:
+        error = WorkflowTimeoutError(f"Execution timed out after {int(resolved.timeout_ms)}ms")
+    cpu_limit = state.snapshot.cpu_ms_per_step_limit
+    if error is None and cpu_limit is not None and result.cpu_ms > cpu_limit:
+        error = CpuLimitExceededError(
+            f"CPU limit exceeded: the attempt used {result.cpu_ms:.1f} ms of CPU time; "
+            f"the account's plan allows {cpu_limit} ms per step"
+        )
+    if error is not None:
+        return error, None, 0
+    try:
+        output_bytes = check_persistable(result.value, what=f'The output of step "{name}"')
+    except NotPersistableError as exc:
+        return StepOutputError(str(exc)), None, 0
+    return None, _json_roundtrip(result.value), output_bytes
 
 
 # --- step.sleep / step.sleep_until --------------------------------------------

@@ -1,96 +1,71 @@
 """How "advance instance X" reaches a worker: a backend chosen in settings.
 
-The engine never imports Celery. ``WORKFLOWS_DISPATCHER`` names a class with a
-``dispatch(instance_pks)`` method, loaded lazily the way Django picks a tasks
-backend. Dispatch happens after commit: the committed instance row is the
-outbox, and the scheduler's due query covers a crash between commit and send.
+The engine never imports Celery. ``WORKFLOWS_DISPATCHER`` names a
+``BaseDispatcher`` subclass, loaded lazily the way Django picks a tasks
+backend: ``workflows_app.engine.inline.InlineDispatcher`` (tests, scripts) or
+``workflows_app.tasks.CeleryDispatcher`` (production). Dispatch happens after
+commit: the committed instance row is the outbox, and the scheduler's due
+query covers a crash between commit and send.
 """
 
 from __future__ import annotations
 
-import asyncio
+import abc
 import datetime as dt
 import functools
-import logging
-import threading
-from collections import deque
 from collections.abc import Sequence
-from typing import Protocol
+from typing import ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-logger = logging.getLogger(__name__)
 
+class BaseDispatcher(abc.ABC):
+    """A dispatch backend. Subclass it and name the subclass in ``WORKFLOWS_DISPATCHER``.
 
-class Dispatcher(Protocol):
-    def dispatch(self, instance_pks: Sequence[int]) -> None: ...
-
-
-def dispatch_soon(instance_pk: int, when: dt.datetime, now: dt.datetime) -> None:
-    """A timer due within WORKFLOWS_PRECISE_TIMER_SECONDS also gets its own message.
-
-    The scheduler would wake it anyway, up to a poll interval late; a backend
-    with ``dispatch_at`` (Celery) delivers it on time. Backends without it
-    (inline) rely on the scheduler alone.
-    """
-    if (when - now).total_seconds() > settings.WORKFLOWS_PRECISE_TIMER_SECONDS:
-        return
-    dispatch_at = getattr(get_dispatcher(), "dispatch_at", None)
-    if dispatch_at is not None:
-        dispatch_at(instance_pk, when, now)
-
-
-class InlineDispatcher:
-    """Advances instances in the calling thread, right away (tests, scripts, shells).
-
-    Re-entrant: an instance created or woken while another one is being
-    advanced joins the queue instead of nesting activations.
+    A message is only a doorbell: the instance row decides whether there is
+    work, so a backend may deliver late, twice, or not at all (the scheduler
+    re-sends what is still due).
     """
 
-    _local = threading.local()
+    # Can the backend deliver a message at a given time a few seconds away
+    # (``dispatch_at``)? Without it, timers wait for the scheduler's next look.
+    supports_precise_timers: ClassVar[bool] = False
 
+    @abc.abstractmethod
     def dispatch(self, instance_pks: Sequence[int]) -> None:
-        from . import runner
+        """Have each instance advanced soon; must not raise for a broker that is down."""
 
-        queue: deque[int] | None = getattr(self._local, "queue", None)
-        if queue is not None:
-            queue.extend(instance_pks)
-            return
-        if _has_running_loop():
-            # An async caller (an async view, a notebook, Playwright's sync API):
-            # activations need a thread without an event loop of its own.
-            worker = threading.Thread(target=self.dispatch, args=(list(instance_pks),))
-            worker.start()
-            worker.join()
-            return
-        queue = self._local.queue = deque(instance_pks)
-        try:
-            while queue:
-                pk = queue.popleft()
-                try:
-                    runner.advance(pk)
-                except Exception:
-                    logger.exception("advancing instance %s failed", pk)
-        finally:
-            self._local.queue = None
+    def dispatch_at(self, instance_pk: int, when: dt.datetime, now: dt.datetime) -> None:
+        """Have the instance advanced at ``when`` (only if ``supports_precise_timers``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support precise timers")
 
 
-def _has_running_loop() -> bool:
+def load_dispatcher_class(path: str) -> type[BaseDispatcher]:
+    """Import the backend class named by ``path``, or say what is wrong with the setting."""
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+        backend = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"WORKFLOWS_DISPATCHER {path!r} cannot be imported: {exc}"
+        ) from exc
+    if not isinstance(backend, type) or not issubclass(backend, BaseDispatcher):
+        raise ImproperlyConfigured(
+            f"WORKFLOWS_DISPATCHER {path!r} is not a subclass of "
+            "workflows_app.engine.dispatch.BaseDispatcher"
+        )
+    return backend
 
 
 @functools.cache
-def _load(path: str) -> Dispatcher:
-    return import_string(path)()
+def _load(path: str) -> BaseDispatcher:
+    return load_dispatcher_class(path)()
 
 
-def get_dispatcher() -> Dispatcher:
+def get_dispatcher() -> BaseDispatcher:
+    """The backend named by ``settings.WORKFLOWS_DISPATCHER`` (one instance per path)."""
     return _load(settings.WORKFLOWS_DISPATCHER)
 
 
@@ -99,3 +74,17 @@ def dispatch_on_commit(instance_pks: Sequence[int]) -> None:
     pks = list(instance_pks)
     if pks:
         transaction.on_commit(lambda: get_dispatcher().dispatch(pks), robust=True)
+
+
+def dispatch_soon(instance_pk: int, when: dt.datetime, now: dt.datetime) -> None:
+    """A timer due within WORKFLOWS_PRECISE_TIMER_SECONDS also gets its own message.
+
+    The scheduler would wake it anyway, up to a poll interval late; a backend
+    that supports precise timers (Celery) delivers it on time. The others
+    (inline) rely on the scheduler alone.
+    """
+    if (when - now).total_seconds() > settings.WORKFLOWS_PRECISE_TIMER_SECONDS:
+        return
+    dispatcher = get_dispatcher()
+    if dispatcher.supports_precise_timers:
+        dispatcher.dispatch_at(instance_pk, when, now)

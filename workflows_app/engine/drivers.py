@@ -30,23 +30,15 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from . import store
 from .commands import AttemptResult, Execute, Io, Park
-from .errors import WorkflowError
-from .store import LeaseLostError
+from .errors import LeaseLostError, Suspended, WorkflowError
+from .journal import store
 
 # Loop turns with no progress that prove every branch is parked. A finished
 # step reaches its awaiting code through chains of callbacks (nested gathers
 # add a few turns each); twenty turns cost microseconds and cover deep nesting.
 _QUIESCENCE_CHECKS = 20
 _IDLE_RECHECK_SECONDS = 0.05
-
-
-class Suspended(BaseException):
-    """Every live branch of run() is parked: end this activation.
-
-    A BaseException so that ``except Exception`` in workflow code cannot swallow it.
-    """
 
 
 class CpuMeter:

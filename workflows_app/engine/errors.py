@@ -1,12 +1,26 @@
-"""The error hierarchy workflow authors and API clients see.
+"""Every exception of the app, in three sections.
 
-Each error has a stable ``code`` (used by the REST API) so clients can branch
-on it without parsing messages.
+1. Public: the ``WorkflowError`` tree that workflow authors, API clients and
+   the CLI meet. Each error has a stable ``code`` (the REST API maps it to a
+   status) so clients can branch on it without parsing messages.
+2. Internal: plain exceptions passed between the app's own layers.
+3. Private: control-flow signals of an activation. They derive from
+   ``BaseException`` so that ``except Exception`` in workflow code cannot
+   swallow them; user code should never catch or raise them.
+
+The REST API's own ``ApiError`` (an HTTP status and nothing else) lives in
+``api/errors.py``.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+# --- 1. Public: the errors users meet ---------------------------------------
 
 
 class WorkflowError(Exception):
-    """Base class of every error the engine raises on purpose."""
+    """Base class of every error the engine raises on purpose. Do not raise it directly."""
 
     code = "workflow_error"
 
@@ -95,14 +109,20 @@ class StepError(WorkflowError):
 
 
 class InstanceNotFoundError(WorkflowError, LookupError):
+    """No instance with that id in the workflow."""
+
     code = "instance.not_found"
 
 
 class WorkflowNotFoundError(WorkflowError, LookupError):
+    """No workflow of that name is registered or enabled, or the account does not exist."""
+
     code = "workflow.not_found"
 
 
 class InstanceAlreadyExistsError(WorkflowError):
+    """An instance with that id already exists in the workflow (or is twice in one batch)."""
+
     code = "instance.already_exists"
 
 
@@ -113,6 +133,8 @@ class InvalidInputError(WorkflowError, ValueError):
 
 
 class PayloadTooLargeError(InvalidInputError):
+    """Params or an event payload over the size limit (1 MiB stored)."""
+
     code = "payload_too_large"
 
 
@@ -120,3 +142,56 @@ class InvalidTransitionError(WorkflowError):
     """The action is not allowed in the instance's current status."""
 
     code = "instance.invalid_transition"
+
+
+class StepNotFoundError(InstanceNotFoundError):
+    """No journal entry with that type, name and count (a 404 like a missing instance)."""
+
+    code = "step.not_found"
+
+
+class AlreadyDecidedError(InvalidTransitionError):
+    """Someone answered this prompt first; ``decision`` says who and what."""
+
+    code = "approval.already_decided"
+
+    def __init__(self, decision: Any) -> None:
+        super().__init__(
+            f"Already {decision.outcome.rstrip('e')}ed by {decision.decided_by} "
+            f"at {decision.created_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        self.decision = decision
+
+
+# --- 2. Internal: between the app's own layers --------------------------------
+
+
+class NotPersistableError(ValueError):
+    """A value cannot be stored: not JSON, a NUL or lone surrogate, or over the size limit."""
+
+
+class TokenRejectedError(Exception):
+    """The bearer token is unknown, revoked or expired (the message says which)."""
+
+
+# --- 3. Private: an activation's control-flow signals -------------------------
+
+
+class Suspended(BaseException):
+    """Every live branch of run() is parked: end this activation."""
+
+
+class LeaseLostError(BaseException):
+    """This activation no longer owns the instance; it must stop without writing."""
+
+
+class StoreUnavailableError(BaseException):
+    """A journal write failed in the database (connection lost, deadlock victim).
+
+    Not the workflow's business: the activation stops, releases its lease and
+    the instance is dispatched again.
+    """
+
+
+class PauseRequestedError(BaseException):
+    """A pause was requested; no new step may start (the step boundary)."""

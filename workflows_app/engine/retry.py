@@ -1,4 +1,6 @@
-"""Step configuration: strict validation, Cloudflare's defaults, and retry delays."""
+"""Step configuration (strict validation, Cloudflare's defaults) and the retry decision."""
+
+from __future__ import annotations
 
 import dataclasses
 import datetime as dt
@@ -7,7 +9,7 @@ from typing import Any
 from django.conf import settings
 
 from .durations import to_ms
-from .errors import InvalidStepError
+from .errors import InvalidStepError, NonRetryableError
 
 BACKOFFS = ("constant", "linear", "exponential")
 MAX_RETRY_LIMIT = 10_000
@@ -29,7 +31,8 @@ class RetryPolicy:
             return base
         if self.backoff == "linear":
             return base * failed_attempt
-        return base * 2 ** (failed_attempt - 1)
+        factor: int = 2 ** (failed_attempt - 1)
+        return base * factor
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -124,3 +127,16 @@ def config_from_stored(stored: dict[str, Any]) -> StepConfig:
         ),
         timeout=stored["timeout"],
     )
+
+
+def next_attempt_at(
+    config: StepConfig, *, attempt: int, error: BaseException, now: dt.datetime
+) -> dt.datetime | None:
+    """When the step runs again after its attempt number ``attempt`` failed; None: never.
+
+    A NonRetryableError (its subclasses too, matched by class) fails the step
+    at once; any other error is retried until the step has run limit + 1 times.
+    """
+    if isinstance(error, NonRetryableError) or attempt > config.retries.limit:
+        return None
+    return now + dt.timedelta(milliseconds=config.retries.delay_ms(attempt))

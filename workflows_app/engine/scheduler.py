@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from . import store
 from .dispatch import get_dispatcher
+from .journal import queue
 
-BATCH_SIZE = 500
 
-
-def dispatch_due(*, limit: int = BATCH_SIZE) -> int:
+def dispatch_due(*, limit: int = queue.DISPATCH_BATCH) -> int:
     """One round of the scheduler process (or beat): send a batch of due instances.
 
     Rows are taken with SKIP LOCKED and marked as sent, so several schedulers
     never send the same instance twice and a lost message is sent again.
     """
-    pks = store.due_instance_pks_for_dispatch(
+    pks = queue.due_instance_pks_for_dispatch(
         limit=limit, redispatch_seconds=settings.WORKFLOWS_REDISPATCH_SECONDS
     )
     if pks:
@@ -24,12 +22,12 @@ def dispatch_due(*, limit: int = BATCH_SIZE) -> int:
     return len(pks)
 
 
-def tick(*, limit: int = BATCH_SIZE) -> int:
+def tick(*, limit: int = queue.DISPATCH_BATCH) -> int:
     """Advance due instances in-process (inline dispatcher: tests, scripts).
 
     No sent-marks and no doorbell grace: the activations run before this returns.
     """
-    pks = store.due_instance_pks(limit=limit)
+    pks = queue.due_instance_pks(limit=limit)
     if pks:
         get_dispatcher().dispatch(pks)
     return len(pks)

@@ -7,16 +7,12 @@ import re
 import traceback
 from typing import Any
 
-from .errors import StepError, WorkflowError
+from .errors import NotPersistableError, StepError, WorkflowError
 
 MAX_VALUE_BYTES = 1024 * 1024  # 1 MiB, Cloudflare's limit for outputs, params and payloads
 # json.dumps writes a NUL character as the escape \u0000 (which PostgreSQL's jsonb
 # rejects); an escaped backslash before "u0000" (an even run of backslashes) is not one.
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
-
-
-class NotPersistableError(ValueError):
-    pass
 
 
 def encoded_size(value: Any) -> int:

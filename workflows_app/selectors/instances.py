@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import datetime as dt
-from typing import Any
-
-from django.db.models import Q
 
 from workflows_app.engine.errors import (
     InstanceNotFoundError,
     InvalidInputError,
+    StepNotFoundError,
 )
-from workflows_app.engine.serialization import public_error
 from workflows_app.models import (
+    API_INSTANCE_STATUSES,
     Instance,
     InstanceStatus,
     StepRecord,
     Workflow,
 )
-
-
-class StepNotFoundError(InstanceNotFoundError):
-    """No journal entry with that type, name and count (a 404 like a missing instance)."""
-
-    code = "step.not_found"
+from workflows_app.selectors.paging import Cursor
 
 
 def instance_get(*, workflow: Workflow, instance_id: str) -> Instance:
@@ -38,62 +29,17 @@ def instance_get(*, workflow: Workflow, instance_id: str) -> Instance:
         raise InstanceNotFoundError(f"Workflow instance {instance_id!r} not found") from None
 
 
-def step_view(record: StepRecord) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "type": record.type,
-        "name": record.name,
-        "count": record.count,
-        "status": record.status,
-        "start": record.started_at,
-        "end": record.ended_at,
-        "output": record.output,
-        "error": public_error(record.error),
-    }
-    if record.type == "do":
-        view["config"] = record.config
-        view["next_attempt_at"] = record.wake_at
-        view["attempts"] = [
-            {
-                "number": a.number,
-                "start": a.started_at,
-                "end": a.ended_at,
-                "success": a.success,
-                "error": (
-                    {"name": a.error_name, "message": a.error_message} if a.error_name else None
-                ),
-                "timed_out": a.timed_out,
-                "cpu_ms": a.cpu_ms,
-                "wall_ms": a.wall_ms,
-            }
-            for a in record.attempts.all()
-        ]
-    elif record.type == "sleep":
-        view["until"] = record.wake_at
-    else:
-        view["event_type"] = (record.detail or {}).get("type")
-        view["timeout_at"] = record.wake_at
-    return view
-
-
-def instance_steps(*, instance: Instance) -> list[dict[str, Any]]:
-    """The journal in the order steps were reached, every attempt included (2 queries)."""
-    records = (
+def instance_step_records(*, instance: Instance) -> list[StepRecord]:
+    """The journal in the order steps were reached, every attempt prefetched (2 queries)."""
+    return list(
         StepRecord.objects.filter(instance=instance).order_by("seq").prefetch_related("attempts")
     )
-    return [step_view(r) for r in records]
 
 
-def instance_status(*, instance: Instance, with_steps: bool = True) -> dict[str, Any]:
-    """``{"status", "error", "output"}`` plus the steps, as the binding returns it."""
+def instance_reload(*, instance: Instance) -> Instance:
+    """The same row as stored now (a handle held by the binding may be stale)."""
     instance.refresh_from_db()
-    view: dict[str, Any] = {
-        "status": instance.status,
-        "error": public_error(instance.error),
-        "output": instance.output,
-    }
-    if with_steps:
-        view["steps"] = instance_steps(instance=instance)
-    return view
+    return instance
 
 
 def parse_time_bound(value: str, *, what: str, end: bool) -> dt.datetime:
@@ -115,24 +61,6 @@ def parse_time_bound(value: str, *, what: str, end: bool) -> dt.datetime:
             f"{what} {value[:40]!r} is not an ISO 8601 date or date-time "
             "(e.g. 2026-01-31 or 2026-01-31T12:00:00Z)"
         ) from None
-
-
-def _encode_cursor(instance: Instance) -> str:
-    raw = f"{instance.created_at.isoformat()}|{instance.pk}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, pk = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
-        moment = dt.datetime.fromisoformat(created)
-        number = int(pk)
-        if moment.tzinfo is None or not 0 < number < 2**63:
-            raise ValueError("naive or out of range")
-        return moment.astimezone(dt.UTC), number
-    except (ValueError, OverflowError, UnicodeError, binascii.Error):
-        raise InvalidInputError(f"Invalid cursor {cursor[:40]!r}") from None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -161,7 +89,7 @@ def instance_list(
     is counted; without one, ``page`` is 1-based and the total is counted.
     """
     # "rollingBack" is a Cloudflare status this engine never enters: it matches nothing.
-    if status is not None and status not in [*InstanceStatus.values, "rollingBack"]:
+    if status is not None and status not in API_INSTANCE_STATUSES:
         raise InvalidInputError(f"Unknown status {status!r}: use one of {InstanceStatus.values}")
     if direction not in ("asc", "desc"):
         raise InvalidInputError('direction must be "asc" or "desc"')
@@ -177,11 +105,10 @@ def instance_list(
     order = ("created_at", "pk") if direction == "asc" else ("-created_at", "-pk")
     total_count: int | None = None
     if cursor is not None:
-        moment, pk = _decode_cursor(cursor)
-        if direction == "asc":
-            after = Q(created_at__gt=moment) | Q(created_at=moment, pk__gt=pk)
-        else:
-            after = Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=pk)
+        position = Cursor.decode(cursor)
+        if position is None:
+            raise InvalidInputError(f"Invalid cursor {cursor[:40]!r}")
+        after = position.rows_after(descending=direction == "desc")
         rows = list(instances.filter(after).order_by(*order)[: per_page + 1])
         page_number: int | None = None
     else:
@@ -196,7 +123,7 @@ def instance_list(
         page=page_number,
         per_page=per_page,
         total_count=total_count,
-        next_cursor=_encode_cursor(rows[-1]) if more and rows else None,
+        next_cursor=Cursor.of(rows[-1]).encode() if more and rows else None,
     )
 
 

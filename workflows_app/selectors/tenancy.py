@@ -5,15 +5,12 @@ from __future__ import annotations
 from workflows_app.engine import clock
 from workflows_app.engine.errors import (
     InvalidInputError,
+    TokenRejectedError,
 )
 from workflows_app.models import (
     Account,
     ApiToken,
 )
-
-
-class TokenRejectedError(Exception):
-    """The bearer token is unknown, revoked or expired (the message says which)."""
 
 
 def account_get(*, account_id: str) -> Account | None:

@@ -7,6 +7,7 @@ One module per sub-domain; this package re-exports them so call sites say
 ``services.instance_create``.
 """
 
+from workflows_app.engine.errors import AlreadyDecidedError
 from workflows_app.services.common import (
     MAX_BATCH,
     MAX_INSTANCE_ID,
@@ -14,7 +15,7 @@ from workflows_app.services.common import (
     validate_instance_id,
     validate_json_value,
 )
-from workflows_app.services.events import AlreadyDecidedError, approval_decide, event_send
+from workflows_app.services.events import approval_decide, event_send
 from workflows_app.services.instances import (
     instance_create,
     instance_create_batch,
@@ -22,9 +23,13 @@ from workflows_app.services.instances import (
 )
 from workflows_app.services.lifecycle import (
     BULK_LIMIT,
+    LIFECYCLE_ACTIONS,
+    LifecycleAction,
+    RestartPoint,
     instance_pause,
     instance_restart,
     instance_resume,
+    instance_set_status,
     instance_terminate,
     instances_bulk_action,
 )
@@ -49,6 +54,7 @@ from workflows_app.services.workflows import (
 
 __all__ = [
     "BULK_LIMIT",
+    "LIFECYCLE_ACTIONS",
     "MAX_BATCH",
     "MAX_INSTANCE_ID",
     "RESERVED_INSTANCE_IDS",
@@ -57,6 +63,8 @@ __all__ = [
     "TOKEN_TOUCH_SECONDS",
     "AlreadyDecidedError",
     "CreatedToken",
+    "LifecycleAction",
+    "RestartPoint",
     "account_create",
     "approval_decide",
     "event_send",
@@ -66,6 +74,7 @@ __all__ = [
     "instance_pause",
     "instance_restart",
     "instance_resume",
+    "instance_set_status",
     "instance_terminate",
     "instances_bulk_action",
     "membership_set",

@@ -8,11 +8,11 @@ from typing import Any
 from workflows_app.engine import clock
 from workflows_app.engine.errors import (
     InvalidInputError,
+    NotPersistableError,
     PayloadTooLargeError,
 )
 from workflows_app.engine.serialization import (
     MAX_VALUE_BYTES,
-    NotPersistableError,
     check_persistable,
 )
 from workflows_app.models import (
@@ -20,7 +20,9 @@ from workflows_app.models import (
     Instance,
 )
 
-INSTANCE_ID_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9-_]*$")
+# "-" last in the class: the API publishes this pattern in its OpenAPI schema (ECMA regex).
+INSTANCE_ID_PATTERN = r"^[a-zA-Z0-9_][a-zA-Z0-9_-]*$"
+INSTANCE_ID_RE = re.compile(INSTANCE_ID_PATTERN)
 MAX_INSTANCE_ID = 100
 MAX_BATCH = 100
 # Words the REST paths use, and the prefix of cron-created ids.

@@ -7,17 +7,19 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from workflows_app.billing import metering
-from workflows_app.engine import clock, store
+from workflows_app.engine import clock
 from workflows_app.engine.context import validate_event_type
 from workflows_app.engine.dispatch import dispatch_on_commit
 from workflows_app.engine.errors import (
+    AlreadyDecidedError,
     InvalidInputError,
     InvalidStepError,
     InvalidTransitionError,
 )
+from workflows_app.engine.journal.meters import MeterKey, meter
 from workflows_app.models import (
     TERMINAL_STATUSES,
+    Decision,
     Event,
     Instance,
     InstanceStatus,
@@ -64,7 +66,7 @@ def event_send(
             created_at=now,
             stored_bytes=payload_bytes,
         )
-        store.meter(metering.meter_key(locked), stored_bytes=payload_bytes)
+        meter(MeterKey.for_instance(locked), stored_bytes=payload_bytes)
         wake = locked.status in (InstanceStatus.RUNNING, InstanceStatus.QUEUED) or (
             locked.status == InstanceStatus.WAITING
             and StepRecord.objects.filter(
@@ -91,27 +93,12 @@ def event_send(
     return event
 
 
-class AlreadyDecidedError(InvalidTransitionError):
-    """Someone answered this prompt first; ``decision`` says who and what."""
-
-    code = "approval.already_decided"
-
-    def __init__(self, decision: Any) -> None:
-        super().__init__(
-            f"Already {decision.outcome.rstrip('e')}ed by {decision.decided_by} "
-            f"at {decision.created_at:%Y-%m-%d %H:%M:%S} UTC"
-        )
-        self.decision = decision
-
-
-def approval_decide(*, step: StepRecord, outcome: str, comment: str, by: str) -> Any:
+def approval_decide(*, step: StepRecord, outcome: str, comment: str, by: str) -> Decision:
     """Answer a pending wait_for_event; the first decision wins.
 
     Sends an event of the waited type with payload
     ``{"decision": "approve"|"reject", "comment", "by"}``.
     """
-    from workflows_app.models import Decision
-
     if outcome not in Decision.Outcome.values:
         raise InvalidInputError(f"A decision is one of {', '.join(Decision.Outcome.values)}")
     with transaction.atomic():

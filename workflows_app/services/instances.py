@@ -8,13 +8,15 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from workflows_app.billing import metering, plans
-from workflows_app.engine import clock, store
+from workflows_app.billing import plans, quotas
+from workflows_app.billing.retention import parse_retention
+from workflows_app.engine import clock
 from workflows_app.engine.dispatch import dispatch_on_commit
 from workflows_app.engine.errors import (
     InstanceAlreadyExistsError,
     InvalidInputError,
 )
+from workflows_app.engine.journal.meters import MeterKey, meter
 from workflows_app.models import (
     Instance,
     InstanceStatus,
@@ -35,7 +37,7 @@ def _new_instance(
     instance_id: str | None,
     params: Any,
     trigger_source: str,
-    retention: dict | None = None,
+    retention: dict[str, Any] | None = None,
 ) -> Instance:
     if instance_id is None:
         instance_id = str(uuid.uuid4())
@@ -55,14 +57,14 @@ def _new_instance(
         stored_bytes=0 if params is None else params_bytes,
         retention=None
         if retention is None
-        else metering.parse_retention(retention, plan=plans.plan_of(workflow.account)),
+        else parse_retention(retention, plan=plans.plan_of(workflow.account)),
     )
 
 
 def _insert_metered(instance: Instance) -> None:
     """Insert the instance and count it: one invocation, its params' bytes."""
     instance.save(force_insert=True)
-    store.meter(metering.meter_key(instance), invocations=1, stored_bytes=instance.stored_bytes)
+    meter(MeterKey.for_instance(instance), invocations=1, stored_bytes=instance.stored_bytes)
 
 
 def instance_create(
@@ -71,7 +73,7 @@ def instance_create(
     instance_id: str | None = None,
     params: Any = None,
     trigger_source: str = "api",
-    retention: dict | None = None,
+    retention: dict[str, Any] | None = None,
 ) -> Instance:
     """Create one instance; it starts asynchronously once the transaction commits.
 
@@ -85,7 +87,7 @@ def instance_create(
         trigger_source=trigger_source,
         retention=retention,
     )
-    metering.check_quotas(workflow.account, new_invocations=1)
+    quotas.check_quotas(workflow.account, new_invocations=1)
     try:
         with transaction.atomic():
             _insert_metered(instance)
@@ -128,7 +130,7 @@ def instance_create_batch(
     )
     if existing:
         raise InstanceAlreadyExistsError(f"Workflow instance(s) {existing} already exist")
-    metering.check_quotas(workflow.account, new_invocations=len(instances))
+    quotas.check_quotas(workflow.account, new_invocations=len(instances))
     try:
         with transaction.atomic():
             for instance in instances:
@@ -146,7 +148,5 @@ def instance_delete(*, instance: Instance, actor: str | None = None, reason: str
     with transaction.atomic():
         locked = lock_instance(instance)
         audit(instance=locked, actor=actor, action="delete", reason=reason)
-        store.meter(
-            metering.meter_key(locked), stored_bytes=-metering.instance_stored_bytes(locked)
-        )
+        meter(MeterKey.for_instance(locked), stored_bytes=-quotas.instance_stored_bytes(locked))
         locked.delete()

@@ -1,22 +1,28 @@
-"""Pause, resume, terminate and restart: one instance or many, under a row lock."""
+"""Pause, resume, terminate and restart: one instance or many, under a row lock.
+
+``instance_set_status`` is the one entry point every interface goes through;
+``RestartPoint`` is the one reading of where a restart begins.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, get_args
 
 from django.db import transaction
 from django.db.models import F, Q, Sum
 
-from workflows_app.billing import metering, plans
-from workflows_app.engine import clock, store
+from workflows_app.billing import plans
+from workflows_app.engine import clock
 from workflows_app.engine.dispatch import dispatch_on_commit
 from workflows_app.engine.errors import (
     InvalidInputError,
     InvalidTransitionError,
 )
-from workflows_app.engine.store import size_of
+from workflows_app.engine.journal.meters import MeterKey, meter, size_of
+from workflows_app.engine.journal.retention import retention_seconds
 from workflows_app.models import (
     TERMINAL_STATUSES,
     Event,
@@ -113,7 +119,7 @@ def instance_terminate(
         locked.status = InstanceStatus.TERMINATED
         locked.ended_at = now
         locked.purge_after = now + dt.timedelta(
-            seconds=store.retention_seconds(
+            seconds=retention_seconds(
                 instance=locked.retention,
                 workflow=locked.workflow.default_retention,
                 plan=plans.plan_of(locked.account),
@@ -141,28 +147,71 @@ def instance_terminate(
     return locked
 
 
-def _restart_point(instance: Instance, from_step: dict[str, Any]) -> StepRecord:
-    unknown = set(from_step) - {"name", "count", "type"}
-    if unknown or not isinstance(from_step.get("name"), str):
-        raise InvalidInputError('Restart "from" takes {"name", "count"?, "type"?}')
-    step_type = {"do": StepType.DO, "step": StepType.DO}.get(
-        from_step.get("type") or "do", from_step.get("type")
-    )
-    count = from_step.get("count") or 1
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise InvalidInputError("Restart from: count must be a positive integer")
+# Cloudflare calls a step.do a "step"; both spellings name the same journal type.
+_STEP_TYPE_ALIASES = {"step": StepType.DO}
+_RESTART_KEYS = frozenset({"name", "count", "type"})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RestartPoint:
+    """Where a restart begins: this step and every step reached after it are wiped.
+
+    The one parser of a restart point, whichever interface it comes from:
+    ``from_mapping`` reads the JSON form (REST API, binding, CLI flags) and
+    ``parse`` the console's ``name#count`` text.
+    """
+
+    name: str
+    count: int = 1
+    type: str = StepType.DO
+
+    def __post_init__(self) -> None:
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+            raise InvalidInputError("Restart from: count must be a positive integer")
+
+    @classmethod
+    def from_mapping(cls, value: Mapping[str, Any]) -> RestartPoint:
+        """``{"name", "count"?, "type"?}``; an absent (or None) count is 1, type is a step.do."""
+        name = value.get("name") if isinstance(value, Mapping) else None
+        if not isinstance(name, str) or set(value) - _RESTART_KEYS:
+            raise InvalidInputError('Restart "from" takes {"name", "count"?, "type"?}')
+        step_type = value.get("type") or StepType.DO
+        return cls(
+            name=name,
+            count=value.get("count") or 1,
+            type=_STEP_TYPE_ALIASES.get(step_type, step_type),
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> RestartPoint:
+        """The console's ``name#count`` (``#count`` may be left out: the first such step)."""
+        name, hash_sign, count = text.rpartition("#")
+        if not hash_sign:
+            name, count = text, "1"
+        if not name or not count.isdecimal() or int(count) < 1:
+            raise InvalidInputError(
+                f"Restart point {text[:80]!r} must be a step name and its count, "
+                "e.g. 'charge-card#1'"
+            )
+        return cls(name=name, count=int(count))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "count": self.count, "type": self.type}
+
+
+def _restart_step(instance: Instance, point: RestartPoint) -> StepRecord:
     record = StepRecord.objects.filter(
-        instance=instance, type=step_type, name=from_step["name"], count=count
+        instance=instance, type=point.type, name=point.name, count=point.count
     ).first()
     if record is None:
-        raise InvalidTransitionError(f'Step "{from_step["name"]}" not found in execution history')
+        raise InvalidTransitionError(f'Step "{point.name}" not found in execution history')
     return record
 
 
 def instance_restart(
     *,
     instance: Instance,
-    from_step: dict[str, Any] | None = None,
+    from_step: RestartPoint | Mapping[str, Any] | None = None,
     actor: str | None = None,
     reason: str = "",
 ) -> Instance:
@@ -172,12 +221,16 @@ def instance_restart(
     step reached after it are wiped; earlier ones stay cached and do not re-run.
     Buffered events are cleared either way.
     """
+    point = (
+        from_step
+        if from_step is None or isinstance(from_step, RestartPoint)
+        else RestartPoint.from_mapping(from_step)
+    )
     with transaction.atomic():
         locked = lock_instance(instance)
         steps = StepRecord.objects.filter(instance=locked)
-        if from_step is not None:
-            point = _restart_point(locked, from_step)
-            steps = steps.filter(seq__gte=point.seq)
+        if point is not None:
+            steps = steps.filter(seq__gte=_restart_step(locked, point).seq)
         wiped = list(steps.values_list("pk", flat=True))
         events = Event.objects.filter(instance=locked).filter(
             Q(consumed_by__isnull=True) | Q(consumed_by__in=wiped)
@@ -190,7 +243,7 @@ def instance_restart(
         )
         events.delete()
         steps.delete()
-        store.meter(metering.meter_key(locked), stored_bytes=-freed)
+        meter(MeterKey.for_instance(locked), stored_bytes=-freed)
         locked.stored_bytes = params_bytes
         now = clock.now()
         locked.status = InstanceStatus.QUEUED
@@ -206,10 +259,68 @@ def instance_restart(
         locked.delivery_count = 0
         locked.step_count = StepRecord.objects.filter(instance=locked, type=StepType.DO).count()
         locked.modified_at = now
-        locked.save()
-        audit(instance=locked, actor=actor, action="restart", reason=reason, from_step=from_step)
+        locked.save(
+            update_fields=[
+                "stored_bytes",
+                "status",
+                "output",
+                "error",
+                "started_at",
+                "ended_at",
+                "purge_after",
+                "paused_at",
+                "wake_at",
+                "lease_token",
+                "lease_expires_at",
+                "delivery_count",
+                "step_count",
+                "modified_at",
+            ]
+        )
+        audit(
+            instance=locked,
+            actor=actor,
+            action="restart",
+            reason=reason,
+            from_step=None if point is None else point.as_dict(),
+        )
         dispatch_on_commit([locked.pk])
     return locked
+
+
+LifecycleAction = Literal["pause", "resume", "terminate", "restart"]
+LIFECYCLE_ACTIONS: tuple[LifecycleAction, ...] = get_args(LifecycleAction)
+
+_WITHOUT_RESTART_POINT: dict[str, Callable[..., Instance]] = {
+    "pause": instance_pause,
+    "resume": instance_resume,
+    "terminate": instance_terminate,
+}
+
+
+def instance_set_status(
+    *,
+    instance: Instance,
+    action: str,
+    from_step: RestartPoint | Mapping[str, Any] | None = None,
+    actor: str | None = None,
+    reason: str = "",
+) -> Instance:
+    """Pause, resume, terminate or restart: the one lifecycle entry point of every interface.
+
+    ``from_step`` only goes with ``restart``; any other action refuses it.
+    """
+    if action == "restart":
+        return instance_restart(instance=instance, from_step=from_step, actor=actor, reason=reason)
+    if action not in _WITHOUT_RESTART_POINT:
+        raise InvalidInputError(
+            f"Unknown lifecycle action {action[:40]!r}: use one of {', '.join(LIFECYCLE_ACTIONS)}"
+        )
+    if from_step is not None:
+        raise InvalidInputError(
+            f'A restart point (from_step) only goes with action "restart", not {action!r}'
+        )
+    return _WITHOUT_RESTART_POINT[action](instance=instance, actor=actor, reason=reason)
 
 
 BULK_LIMIT = 1000
@@ -222,20 +333,14 @@ def instances_bulk_action(
 
     Returns how many succeeded and a message per failure.
     """
-    actions = {
-        "pause": instance_pause,
-        "resume": instance_resume,
-        "terminate": instance_terminate,
-        "restart": instance_restart,
-    }
-    if action not in actions:
-        raise InvalidInputError(f"Bulk action must be one of {', '.join(actions)}")
+    if action not in LIFECYCLE_ACTIONS:
+        raise InvalidInputError(f"Bulk action must be one of {', '.join(LIFECYCLE_ACTIONS)}")
     if len(instances) > BULK_LIMIT:
         raise InvalidInputError(f"A bulk action covers at most {BULK_LIMIT} instances")
     done, failures = 0, []
     for instance in instances:
         try:
-            actions[action](instance=instance, actor=actor, reason=reason)
+            instance_set_status(instance=instance, action=action, actor=actor, reason=reason)
         except InvalidTransitionError as exc:
             failures.append(f"{instance.instance_id}: {exc}")
         else:

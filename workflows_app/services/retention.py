@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from workflows_app.billing import metering
-from workflows_app.engine import clock, store
+from workflows_app.billing import quotas
+from workflows_app.engine import clock
+from workflows_app.engine.journal.meters import MeterKey, meter
 from workflows_app.models import (
     Event,
     Instance,
@@ -33,12 +34,12 @@ def retention_purge(*, limit: int = 500) -> int:
             instance = Instance.objects.select_for_update().filter(pk=pk).first()
             if instance is None or instance.purged_at is not None or instance.purge_after is None:
                 continue  # deleted, purged or restarted meanwhile
-            freed = metering.instance_stored_bytes(instance)
+            freed = quotas.instance_stored_bytes(instance)
             Event.objects.filter(instance=instance).delete()
             StepRecord.objects.filter(instance=instance).delete()
             Instance.objects.filter(pk=pk).update(
                 params=None, output=None, error=None, stored_bytes=0, purged_at=now
             )
-            store.meter(metering.meter_key(instance), stored_bytes=-freed)
+            meter(MeterKey.for_instance(instance), stored_bytes=-freed)
         purged += 1
     return purged

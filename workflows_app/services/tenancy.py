@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import secrets
-from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
 
@@ -40,26 +41,25 @@ def account_create(*, name: str) -> Account:
     return Account.objects.create(name=name)
 
 
-def membership_set(*, account: Account, user: Any, role: str) -> Membership:
+def membership_set(*, account: Account, user: AbstractBaseUser, role: str) -> Membership:
     """Give ``user`` a role in ``account`` (creating or changing the membership)."""
     if role not in Membership.Role.values:
         raise InvalidInputError(f"Unknown role {role!r}: use one of {Membership.Role.values}")
+    # By key: the stubs type the field as the default User, a project may swap it.
     membership, _ = Membership.objects.update_or_create(
-        account=account, user=user, defaults={"role": role}
+        account=account, user_id=user.pk, defaults={"role": role}
     )
     return membership
 
 
 def user_set(
     *, account: Account, username: str, role: str, password: str | None = None
-) -> tuple[Any, Membership, bool]:
+) -> tuple[AbstractBaseUser, Membership, bool]:
     """Create or update a console user and their role in ``account``, atomically.
 
     Without a password a new user gets an unusable one (set it later). Returns
     the user, the membership, and whether the user was created.
     """
-    from django.contrib.auth import get_user_model
-
     with transaction.atomic():
         user, created = get_user_model().objects.get_or_create(username=username)
         if password:

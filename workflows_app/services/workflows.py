@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 
-from workflows_app.billing import metering, plans
+from workflows_app.billing import plans
+from workflows_app.billing.retention import parse_retention
 from workflows_app.engine import registry
 from workflows_app.engine.errors import (
     WorkflowNotFoundError,
@@ -29,11 +32,9 @@ def workflow_enable(*, account: Account, name: str) -> Workflow:
     return workflow
 
 
-def workflow_set_retention(*, workflow: Workflow, retention: dict | None) -> Workflow:
+def workflow_set_retention(*, workflow: Workflow, retention: dict[str, Any] | None) -> Workflow:
     """Default retention of the workflow's instances (``None``: the plan's)."""
-    workflow.default_retention = metering.parse_retention(
-        retention, plan=plans.plan_of(workflow.account)
-    )
+    workflow.default_retention = parse_retention(retention, plan=plans.plan_of(workflow.account))
     workflow.save(update_fields=["default_retention", "modified_at"])
     return workflow
 

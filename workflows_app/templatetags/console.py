@@ -9,6 +9,13 @@ from typing import Any
 from django import template
 from django.utils.html import format_html
 
+from workflows_app.console.formatting import (
+    format_bytes,
+    format_count,
+    format_money,
+    format_quantity,
+)
+
 register = template.Library()
 
 # A distinct glyph per status so status never depends on colour alone.
@@ -97,30 +104,22 @@ def get_item(mapping: dict[Any, Any], key: Any) -> Any:
 
 @register.filter
 def capped(count: int) -> str:
-    """A count from console_selectors.capped_count, as people read it."""
-    from workflows_app.console_selectors import COUNT_CAP
-
-    return f"{COUNT_CAP:,}+" if count > COUNT_CAP else f"{count:,}"
+    """A count from selectors.capped_count, as people read it."""
+    return format_count(count)
 
 
 @register.filter
 def money(value: Any) -> str:
     """USD from a Decimal, 2 to 8 decimals (sub-cent costs stay visible)."""
-    from workflows_app.usage_selectors import format_money
-
     return format_money(value)
 
 
 @register.filter
 def quantity(value: Any, places: int = 3) -> str:
     """A usage figure with thousands separators and at most ``places`` decimals."""
-    from workflows_app.usage_selectors import format_quantity
-
     return format_quantity(value, int(places))
 
 
 @register.filter
 def bytes_short(value: Any) -> str:
-    from workflows_app.usage_selectors import format_bytes
-
     return format_bytes(value)

@@ -21,7 +21,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
 from workflows_app import services
-from workflows_app.engine import clock, scheduler, store
+from workflows_app.engine import clock, scheduler
+from workflows_app.engine.journal import queue
 
 logger = logging.getLogger("workflows_app.scheduler")
 
@@ -31,7 +32,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--batch", type=int, default=store.DISPATCH_BATCH, help="instances per round"
+            "--batch", type=int, default=queue.DISPATCH_BATCH, help="instances per round"
         )
         parser.add_argument(
             "--poll-interval",
@@ -88,7 +89,7 @@ class Command(BaseCommand):
             purged = services.retention_purge(limit=batch)
             if purged:
                 logger.info("purged the state of %d instance(s) past retention", purged)
-        paused = store.pause_stalled(limit=batch)
+        paused = queue.pause_stalled(limit=batch)
         if paused:
             logger.info("paused %d instance(s) whose worker died during a pending pause", paused)
         sent = scheduler.dispatch_due(limit=batch)
@@ -97,7 +98,7 @@ class Command(BaseCommand):
         return sent
 
     def sleep_seconds(self, poll: float) -> float:
-        upcoming = store.next_wake_at()
+        upcoming = queue.next_wake_at()
         if upcoming is None:
             return poll
         return min(poll, max((upcoming - clock.now()).total_seconds(), 0.001))

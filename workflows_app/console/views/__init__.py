@@ -1,0 +1,1 @@
+"""The console's views: pages (reads), actions (POST forms), usage (billing page and CSV)."""

@@ -1,1 +1,0 @@
-"""Example workflows shipped with the product and used by the demo seed."""

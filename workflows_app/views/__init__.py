@@ -1,1 +1,0 @@
-"""The operations console: thin function-based views over services and selectors."""
