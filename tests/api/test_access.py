@@ -139,7 +139,8 @@ def test_expired_token_is_401(world, account_a):
 def test_tokens_are_stored_hashed_and_use_is_recorded(world, account_a, token_a, api):
     token = ApiToken.objects.get(account=account_a, name="a-write")
     assert token_a not in {token.token_hash, token.prefix}
-    assert token_a.startswith(token.prefix) and len(token.token_hash) == 64
+    assert token_a.startswith(token.prefix)
+    assert len(token.token_hash) == 64
     assert token.last_used_at is None
     assert api.get(f"accounts/{account_a.pk}/workflows").status_code == 200
     token.refresh_from_db()

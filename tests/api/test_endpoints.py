@@ -32,7 +32,8 @@ def test_put_enables_a_registered_workflow_idempotently(api, a, account_a):
     assert result["name"] == "api-echo"
     assert result["class_name"] == "ApiEcho"
     assert result["script_name"] == "tests.api.workflows"
-    assert result["is_deleted"] == 0 and result["terminator_running"] == 0
+    assert result["is_deleted"] == 0
+    assert result["terminator_running"] == 0
     assert again.envelope["result"]["id"] == result["id"]
     assert Workflow.objects.filter(account=account_a, name="api-echo").count() == 1
 
@@ -161,7 +162,8 @@ def test_get_instance_steps_order_and_simple(api, a, enabled):
     assert full["success"] is None
     assert [s["name"] for s in full["steps"]] == ["flaky-1", "wait-approval-1"]
     assert [s["name"] for s in desc["steps"]] == ["wait-approval-1", "flaky-1"]
-    assert simple["steps"] == [] and simple["step_count"] == 2
+    assert simple["steps"] == []
+    assert simple["step_count"] == 2
     step = full["steps"][0]
     assert set(step) == {"type", "name", "start", "end", "success", "output", "config", "attempts"}
     assert step["attempts"][0]["error"] == {"name": "ValueError", "message": "boom on attempt 1"}

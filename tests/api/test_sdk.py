@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from cloudflare import Cloudflare, NotFoundError
+from cloudflare import Cloudflare, ConflictError, NotFoundError
 
 from workflows_app import services
 
@@ -36,11 +36,14 @@ def test_sdk_round_trip_create_get_event_list(cf, account_a, enabled):
     assert waiting.version_id == created.version_id
     assert waiting.step_count == 2
     flaky, wait = waiting.steps
-    assert flaky.type == "step" and flaky.name == "flaky-1" and flaky.success is True
+    assert flaky.type == "step"
+    assert flaky.name == "flaky-1"
+    assert flaky.success is True
     assert [a.success for a in flaky.attempts] == [False, True]
     assert flaky.attempts[0].error.message == "boom on attempt 1"
     assert flaky.config.retries.limit == 2
-    assert wait.type == "waitForEvent" and wait.name == "wait-approval-1"
+    assert wait.type == "waitForEvent"
+    assert wait.name == "wait-approval-1"
     assert wait.finished is False
 
     sent = cf.workflows.instances.events.create(
@@ -61,13 +64,15 @@ def test_sdk_round_trip_create_get_event_list(cf, account_a, enabled):
 
     listed = cf.workflows.instances.list("api-approval", account_id=a, per_page=10)
     assert [i.id for i in listed.result] == ["sdk-1"]
-    assert listed.result_info.page == 1 and listed.result_info.per_page == 10
+    assert listed.result_info.page == 1
+    assert listed.result_info.per_page == 10
     assert [i.id for i in listed] == ["sdk-1"]  # auto-pagination stops on the empty page 2
 
     step = cf.workflows.instances.step(
         "sdk-1", account_id=a, workflow_name="api-approval", name="flaky-1", type="step"
     )
-    assert step.status == "complete" and step.output == "ok on attempt 2"
+    assert step.status == "complete"
+    assert step.output == "ok on attempt 2"
 
 
 def test_sdk_params_as_the_sdk_types_them_a_json_string(cf, account_a, enabled):
@@ -117,7 +122,8 @@ def test_sdk_workflow_update_and_delete(cf, account_a):
     updated = cf.workflows.update(
         "api-echo", account_id=a, class_name="ApiEcho", script_name="tests.api.workflows"
     )
-    assert updated.name == "api-echo" and updated.class_name == "ApiEcho"
+    assert updated.name == "api-echo"
+    assert updated.class_name == "ApiEcho"
     deleted = cf.workflows.delete("api-echo", account_id=a)
     assert deleted.status == "ok"
 
@@ -129,7 +135,7 @@ def test_sdk_sees_errors_as_api_errors(cf, account_a, account_b, enabled):
     with pytest.raises(NotFoundError):
         cf.workflows.instances.list("api-echo", account_id=account_b.pk)
     services.instance_create(workflow=enabled["api-echo"], instance_id="dup")
-    with pytest.raises(Exception) as conflict:
+    with pytest.raises(ConflictError) as conflict:
         cf.workflows.instances.create("api-echo", account_id=account_a.pk, instance_id="dup")
-    assert conflict.value.status_code == 409  # type: ignore[attr-defined]
-    assert conflict.value.body["errors"][0]["code"] == 10405  # type: ignore[attr-defined]
+    assert conflict.value.status_code == 409
+    assert conflict.value.body["errors"][0]["code"] == 10405

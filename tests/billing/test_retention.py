@@ -48,7 +48,8 @@ def test_purge_after_retention_keeps_a_tombstone_and_frees_exactly_its_bytes(
     assert _stored(account) == before - old_bytes
     tombstone = Instance.objects.get(instance_id="old")
     assert (tombstone.status, tombstone.params, tombstone.output) == ("complete", None, None)
-    assert tombstone.purged_at == clock.current and tombstone.ended_at is not None
+    assert tombstone.purged_at == clock.current
+    assert tombstone.ended_at is not None
     assert not StepRecord.objects.filter(instance=tombstone).exists()
     assert not Event.objects.filter(instance=tombstone).exists()
     assert StepRecord.objects.filter(instance__instance_id="recent").exists()

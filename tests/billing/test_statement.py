@@ -106,7 +106,8 @@ def test_projection_scales_the_usage_so_far_to_the_whole_period(workflow):
         account=workflow.account, period=NOVEMBER, today=dt.date(2026, 11, 10)
     )
 
-    assert statement.is_current and statement.days_elapsed == 10
+    assert statement.is_current
+    assert statement.days_elapsed == 10
     projected = next(line for line in statement.projected_lines if line.meter == "cpu")
     assert projected.usage == Decimal(120_000_000)
     assert projected.cost == Decimal("1.8")  # 90 million over, at $0.02 per million

@@ -31,12 +31,15 @@ def test_accounts_and_tokens(db):
     assert Account.objects.get(pk=account["id"]).name == "Acme"
 
     created = run_json("tokens", "create", "--read-only", "--expires-in", "7", "--name", "ci")
-    assert created["token"].startswith("wfd_") and created["read_only"] is True
+    assert created["token"].startswith("wfd_")
+    assert created["read_only"] is True
     token = selectors.token_authenticate(secret=created["token"])
-    assert token.account_id == account["id"] and token.expires_at is not None
+    assert token.account_id == account["id"]
+    assert token.expires_at is not None
 
     listed = run("tokens", "list")
-    assert created["prefix"] in listed and created["token"] not in listed
+    assert created["prefix"] in listed
+    assert created["token"] not in listed
 
     run("tokens", "revoke", created["prefix"])
     with pytest.raises(selectors.TokenRejectedError, match="revoked"):
@@ -77,7 +80,8 @@ def test_list_describe_enable_delete(only_account):
     listed = run_json("list")
     assert [w["name"] for w in listed] == ["api-approval", "api-echo", "api-sleeper"]
     table = run("list")
-    assert "NAME" in table and "api-echo" in table
+    assert "NAME" in table
+    assert "api-echo" in table
     assert "order-processing" in table  # registered (an example) but not enabled here
 
     enabled = run_json("enable", "order-processing")
@@ -96,11 +100,13 @@ def test_list_describe_enable_delete(only_account):
 
 def test_trigger_and_instances_list(only_account):
     created = run_json("trigger", "api-echo", '{"n": 1}', "--id", "c-1")
-    assert created["id"] == "c-1" and created["trigger_source"] == "api"
+    assert created["id"] == "c-1"
+    assert created["trigger_source"] == "api"
     assert Instance.objects.get(instance_id="c-1").params == {"n": 1}
     run("trigger", "api-echo")
     listed = run_json("instances", "list", "api-echo", "--status", "complete")
-    assert len(listed) == 2 and listed[1]["id"] == "c-1"
+    assert len(listed) == 2
+    assert listed[1]["id"] == "c-1"
     reverse = run_json("instances", "list", "api-echo", "--reverse", "--per-page", "1")
     assert [i["id"] for i in reverse] == ["c-1"]
     assert run_json("instances", "list", "api-echo", "--date-start", "2000-01-01") != []

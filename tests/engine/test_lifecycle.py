@@ -345,7 +345,8 @@ def test_resume_during_a_pending_pause_is_not_lost(account, clock):
 
     runner = threading.Thread(target=create)
     runner.start()
-    assert gate("a_started").wait(5) and gate("b_started").wait(5)
+    assert gate("a_started").wait(5)
+    assert gate("b_started").wait(5)
     row = Instance.objects.get(instance_id="r1")
     services.instance_pause(instance=row)
     gate("b_release").set()

@@ -39,10 +39,13 @@ class Period:
     @classmethod
     def parse(cls, label: str, *, default: dt.date) -> Period:
         """``YYYY-MM``; anything else means the period containing ``default``."""
-        try:
-            return cls.of(dt.datetime.strptime(label, "%Y-%m").date())
-        except ValueError:
-            return cls.of(default)
+        year, _, month = label.partition("-")
+        if len(year) == 4 and len(month) == 2 and year.isdigit() and month.isdigit():
+            try:
+                return cls.of(dt.date(int(year), int(month), 1))
+            except ValueError:  # month 00 or 13+
+                pass
+        return cls.of(default)
 
     def previous(self) -> Period:
         return Period.of(self.start - dt.timedelta(days=1))
