@@ -8,7 +8,7 @@ PYTHON_CANDIDATES := python3.13 python3.12 /root/.pyenv/versions/3.13*/bin/pytho
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-postgres lint migrate seed bench screenshots clean
+.PHONY: install run test test-postgres lint migrate seed bench soak screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	@set -e; \
@@ -25,8 +25,13 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The dev stack runs with DEBUG on (and Django's public dev key); without it the
+# settings refuse to start unless DJANGO_SECRET_KEY is set. Override with DJANGO_DEBUG=0.
+migrate seed run: export DJANGO_DEBUG ?= 1
+
 migrate: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
 	$(PY) manage.py collectstatic --noinput -v0
 
 seed: migrate
@@ -43,9 +48,16 @@ test-postgres: install
 
 # Figures, never asserted: engine on PostgreSQL + Redis + 2 worker processes,
 # then the console's heaviest pages with a million instances.
+bench: export DJANGO_SECRET_KEY ?= bench-only-not-secret-0123456789abcdefghijklmnopqrstuvwxyz
 bench: install
 	$(PY) bench/run.py
 	$(PY) bench/console.py
+
+# The nemesis soak: its own PostgreSQL (:5441) and Redis (:6406), 3 workers and a
+# scheduler under random faults; exits non-zero when an invariant breaks.
+# SOAK_ARGS="--short" (CI, ~3 min), "--long", "--instances N --duration S", "--help".
+soak: install
+	$(PY) -m soak.run $(SOAK_ARGS)
 
 # Refresh the README's screenshots from the browser tests.
 screenshots: install

@@ -48,6 +48,12 @@ def parse_args() -> argparse.Namespace:
         "--herd", type=int, default=10_000, help="instances sleeping until one instant (0: skip)"
     )
     parser.add_argument("--logs", default=str(ROOT / "bench" / "results"))
+    parser.add_argument(
+        "--peers",
+        metavar="DIR",
+        help="peers' results (../shared/peers/run_all.sh writes $PEERS_OUT/results): "
+        "print each goal's ratio and whether it is met",
+    )
     return parser.parse_args()
 
 
@@ -344,6 +350,34 @@ def main() -> None:
         f"{'throughput, 1-step instances':34} {len(created):>5} "
         f"{len(created) / elapsed:>9.1f} instances/s (create in batches of 100 -> all complete)"
     )
+    if args.peers:
+        print_peer_ratios(args.peers, rows, len(created) / elapsed)
+
+
+def print_peer_ratios(directory: str, rows: list[dict[str, Any]], throughput: float) -> None:
+    import peers
+
+    by_name = {row["metric"]: row for row in rows}
+
+    def figure(metric: str, field: str) -> float | None:
+        row = by_name.get(metric)
+        return None if row is None else float(row[field])
+
+    figures = {
+        "per_step_ms": figure("10-step instance, per step", "p50"),
+        "one_step_ms": figure("1-step create -> complete", "p50"),
+        "resume_ms": figure("send_event -> resume", "p50"),
+        "sleep_p50_ms": figure("1 s sleep lateness, one at a time", "p50"),
+        "sleep_max_ms": figure("1 s sleep lateness, one at a time", "max"),
+        "burst_p50_ms": figure("1 s sleep lateness, burst", "p50"),
+        "burst_max_ms": figure("1 s sleep lateness, burst", "max"),
+        "throughput": throughput,
+    }
+    print()
+    print(f"Beside the peers in {directory} (medians of their runs; same machine)")
+    known = {name: value for name, value in figures.items() if value is not None}
+    for line in peers.table(known, peers.load(directory)):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -24,8 +26,19 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-insecure-key-change-me-in-production")
-DEBUG = _env_bool("DJANGO_DEBUG", True)
+# DEBUG is off unless asked for (`make run` sets DJANGO_DEBUG=1): its error pages
+# show settings and the request's environment. With DEBUG off a real secret key
+# is required; the public development key below is only ever used with DEBUG on.
+DEBUG = _env_bool("DJANGO_DEBUG", False)
+DEV_SECRET_KEY = "dev-insecure-key-change-me-in-production"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "").strip() or (DEV_SECRET_KEY if DEBUG else "")
+if not DEBUG and SECRET_KEY in {"", DEV_SECRET_KEY}:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set (or is the public development key) and DJANGO_DEBUG "
+        "is off: set DJANGO_SECRET_KEY to a long random value, e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`, or set "
+        "DJANGO_DEBUG=1 for local development"
+    )
 ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 
 INSTALLED_APPS = [
@@ -46,6 +59,8 @@ if _env_bool("WORKFLOWS_DEMO", True):
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # SECURE_CSP below; the console needs no inline script or style.
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     # Serves collected static files (console CSS/JS, vendored htmx) under gunicorn.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Cloudflare's JSON envelope on the REST API's 404/405s that never reach a view.
@@ -57,6 +72,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Console input gets the REST API's checks (NUL, JSON depth ...): a 400 page, never a 500.
+    "workflows_app.console.inputs.ConsoleInputMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -71,6 +88,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
                 "workflows_app.console.context.console",
             ],
         },
@@ -123,6 +141,69 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
+# --- Security: HTTPS, cookies, CSP, sign-in throttling -------------------------
+# Off by default so `make run` works over plain http; a deployment behind TLS
+# turns them on (README "Production"; `manage.py check --deploy` is then clean).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _env_bool("DJANGO_SECURE_COOKIES", False)
+SECURE_SSL_REDIRECT = _env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = _env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# "X-Forwarded-Proto=https": the header (and value) your TLS proxy sets on
+# https requests. Only set it behind a proxy that always sets or strips it.
+_proxy_ssl_header = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl_header:
+    _name, _sep, _value = _proxy_ssl_header.partition("=")
+    if not _sep or not _name.strip() or not _value.strip():
+        raise ImproperlyConfigured(
+            "DJANGO_SECURE_PROXY_SSL_HEADER must look like 'X-Forwarded-Proto=https'"
+        )
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + _name.strip().upper().replace("-", "_"),
+        _value.strip(),
+    )
+CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+# Error pages and reports also hide connection URLs (DATABASE_URL ... carry passwords).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "workflows_app.reporting.ReporterFilter"
+# No inline script, style or event handler anywhere in the console (htmx's
+# indicator styles are switched off by a meta tag in base.html); the nonce is
+# for Django admin's few inline scripts.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
+# Failed console sign-ins and API authentications (workflows_app/throttle.py):
+# after this many failures from one client address, or for one username or
+# token prefix, within the window, further attempts get 429 + Retry-After (0: off).
+WORKFLOWS_AUTH_FAILURES_PER_CLIENT = int(os.environ.get("WORKFLOWS_AUTH_FAILURES_PER_CLIENT", "30"))
+WORKFLOWS_AUTH_FAILURES_PER_NAME = int(os.environ.get("WORKFLOWS_AUTH_FAILURES_PER_NAME", "10"))
+WORKFLOWS_AUTH_FAILURE_WINDOW_SECONDS = int(
+    os.environ.get("WORKFLOWS_AUTH_FAILURE_WINDOW_SECONDS", "900")
+)
+# Behind a proxy, the header holding the client's address (the proxy's last
+# entry is used), e.g. "X-Forwarded-For"; empty: REMOTE_ADDR.
+WORKFLOWS_CLIENT_IP_HEADER = os.environ.get("WORKFLOWS_CLIENT_IP_HEADER", "")
+# The throttle's counters must be shared by every web process: a table in the
+# database by default (`manage.py createcachetable`, run by `make migrate` and
+# compose's migrate service), or Redis with DJANGO_CACHE_URL=redis://host:6379/1.
+_cache_url = os.environ.get("DJANGO_CACHE_URL", "").strip()
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        if _cache_url
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "workflows_cache",
+        }
+    )
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -149,10 +230,6 @@ WORKFLOW_MODULES = _env_list("WORKFLOW_MODULES")
 WORKFLOWS_DISPATCHER = os.environ.get(
     "WORKFLOWS_DISPATCHER", "workflows_app.tasks.CeleryDispatcher"
 )
-# Dispatch after commit re-sends nothing on its own: the scheduler re-sends an
-# instance still due this long after it last sent it (a lost message, a
-# flushed broker).
-WORKFLOWS_REDISPATCH_SECONDS = float(os.environ.get("WORKFLOWS_REDISPATCH_SECONDS", "10"))
 # The scheduler's longest sleep between two looks at the due query.
 WORKFLOWS_SCHEDULER_POLL_SECONDS = float(os.environ.get("WORKFLOWS_SCHEDULER_POLL_SECONDS", "0.2"))
 # Timers due this soon after an activation ends also get a message with a
@@ -251,7 +328,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Retries are decided by the engine, never by the broker.
 CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# A broker blip must not kill running activations: they write only to the
+# database, and the doorbell they came from is harmless if redelivered.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Below a typical orchestrator grace period (Kubernetes: 30 s): unacked
 # messages go back to the queue at shutdown instead of waiting for the
 # visibility timeout.

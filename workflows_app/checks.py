@@ -23,7 +23,6 @@ from workflows_app.engine.retry import DEFAULT_TIMEOUT
 _POSITIVE = (
     "WORKFLOWS_LEASE_SECONDS",
     "WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS",
-    "WORKFLOWS_REDISPATCH_SECONDS",
     "WORKFLOWS_SCHEDULER_POLL_SECONDS",
 )
 # And those where 0 is allowed (a budget of 0: each activation runs one step

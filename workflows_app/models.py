@@ -1,8 +1,9 @@
 """The single source of truth: accounts, workflows, instances and their journal.
 
-Everything durable lives in these rows. Redis only ever carries "advance
-instance X" messages, so every status, timer (``wake_at``), lease and buffered
-event below must be enough to rebuild the whole state after any crash.
+Everything durable lives in these rows, and they are the queue: Redis only
+ever carries doorbells ("there is due work"), so every status, timer
+(``wake_at``), lease and buffered event below must be enough to rebuild the
+whole state after any crash.
 """
 
 import hashlib
@@ -256,7 +257,13 @@ class StepAttempt(models.Model):
 
 
 class Event(models.Model):
-    """An event sent to an instance; buffered until a wait_for_event of its type takes it."""
+    """An event sent to an instance; buffered until a wait_for_event of its type takes it.
+
+    ``created_at`` is its arrival time, stamped by the database in the INSERT
+    (``services.events``): a wait takes it only if it is not after the wait's
+    deadline. ``for_step`` addresses the event to one waiting step (a console
+    decision): only that wait takes it, ahead of any other buffered event.
+    """
 
     instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="events")
     type = models.CharField(max_length=100)
@@ -264,6 +271,9 @@ class Event(models.Model):
     created_at = models.DateTimeField()
     consumed_by = models.OneToOneField(
         StepRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="event"
+    )
+    for_step = models.ForeignKey(
+        StepRecord, null=True, blank=True, on_delete=models.CASCADE, related_name="answers"
     )
     stored_bytes = models.BigIntegerField(default=0)
 

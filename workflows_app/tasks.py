@@ -1,12 +1,15 @@
-"""Celery: the tasks, thin adapters that take ids only, and the dispatch backend that sends them.
+"""Celery: the tasks, thin adapters without arguments, and the dispatch backend that sends them.
 
-A message is only a doorbell. The instance row decides whether there is work
-(``store.claim`` is a compare-and-set on the lease), so a duplicate, late or
-redelivered message is a no-op, and a lost one is re-sent by the scheduler.
-Durable timers are ``Instance.wake_at`` rows that the scheduler turns into
-messages when they are due; ``dispatch_at`` only adds a *precise* early copy
-for timers a few seconds away (a countdown far below Redis's visibility
-timeout, so it can never be redelivered as a duplicate of itself).
+A message is only a doorbell: "there is due work". The instance rows are the
+queue; the worker that takes a doorbell claims the most overdue due instance
+itself (``store.claim_next``, a compare-and-set on the lease), runs it, and
+keeps claiming the next one for a few seconds (``runner.drain``). So a
+duplicate, late or redelivered doorbell costs one empty claim, and a lost one
+is rung again by the scheduler, which keeps the doorbells queued at most equal
+to the due instances. Durable timers are ``Instance.wake_at`` rows; ``ring_at``
+only adds a *precise* countdown doorbell for timers a few seconds away (far
+below Redis's visibility timeout, so it can never be redelivered as a
+duplicate of itself).
 
 ``WORKFLOWS_DISPATCHER = "workflows_app.tasks.CeleryDispatcher"``; the engine
 loads it lazily and never imports Celery itself.
@@ -18,26 +21,59 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 
+from celery.signals import worker_process_init
 from django.conf import settings
+from kombu.exceptions import ChannelError
 
 from project.celery import app
 from workflows_app import services
-from workflows_app.engine import runner, scheduler
-from workflows_app.engine.dispatch import BaseDispatcher
+from workflows_app.engine import runner, scheduler, watchdog
+from workflows_app.engine.dispatch import MAX_DOORBELLS_PER_DISPATCH, BaseDispatcher
 from workflows_app.engine.journal import queue
 
 logger = logging.getLogger(__name__)
 
 
-@app.task(name="workflows.advance_instance", ignore_result=True)
-def advance_instance(instance_pk: int) -> None:
-    """Run the instance's activations while it has work due now."""
-    runner.advance(int(instance_pk))
+@worker_process_init.connect
+def _recycle_when_tainted(**kwargs: object) -> None:
+    """A prefork child left holding a step body it cannot stop exits between two tasks.
+
+    The parent starts a fresh child; see ``engine/watchdog.py``.
+    """
+    watchdog.install_pool_child_recycling()
+
+
+# Doorbells are acknowledged when a worker starts them, not when it finishes
+# (``acks_late=False``, unlike the project default): the database is the queue,
+# so a doorbell lost with its worker costs nothing (the lease expires and the
+# scheduler rings again), and an activation in flight holds no unacknowledged
+# message. So a broker blip has nothing of ours to cancel
+# (``worker_cancel_long_running_tasks_on_connection_loss`` only touches
+# unacknowledged late-ack tasks) nor to restore through the lost connection
+# (kombu's Redis transport then fails with ``AttributeError: 'NoneType' object
+# has no attribute 'hostname'`` and the worker exits).
+DOORBELL_OPTIONS = {"ignore_result": True, "acks_late": False}
+
+
+@app.task(name="workflows.doorbell", **DOORBELL_OPTIONS)
+def doorbell() -> int:
+    """Run due instances, most overdue first, until none is due or a few seconds passed."""
+    return runner.drain()
+
+
+@app.task(name="workflows.advance_instance", **DOORBELL_OPTIONS)
+def advance_instance(instance_pk: int | None = None) -> int:
+    """The doorbell of earlier versions, which named an instance: now a plain doorbell.
+
+    Messages queued before an upgrade still drain due work (the named
+    instance among it, if it is due).
+    """
+    return runner.drain()
 
 
 @app.task(name="workflows.dispatch_due", ignore_result=True)
 def dispatch_due(limit: int = queue.DISPATCH_BATCH) -> int:
-    """Send one batch of due instances to the workers; returns how many were sent.
+    """Ring the doorbells due work needs; returns how many rang.
 
     What ``manage.py workflows_scheduler`` does in a loop; usable from beat too.
     """
@@ -57,30 +93,47 @@ def purge_expired() -> int:
 
 
 class CeleryDispatcher(BaseDispatcher):
-    """One ``advance_instance`` message per instance; messages carry only its primary key."""
+    """Doorbells are ``doorbell`` messages without arguments, on ``CELERY_TASK_DEFAULT_QUEUE``."""
 
     supports_precise_timers = True
 
     def dispatch(self, instance_pks: Sequence[int]) -> None:
-        """Publish the batch over one pooled broker connection.
+        """One doorbell per instance made due, up to ``MAX_DOORBELLS_PER_DISPATCH``."""
+        self.ring(min(len(instance_pks), MAX_DOORBELLS_PER_DISPATCH))
+
+    def ring(self, count: int) -> None:
+        """Publish ``count`` doorbells over one pooled broker connection.
 
         A failure to publish is logged and swallowed: the rows are committed
-        and the scheduler re-sends anything still due.
+        and the scheduler rings again while work is due.
         """
-        if not instance_pks:
+        if count <= 0:
             return
         try:
             with app.producer_or_acquire() as producer:
-                for pk in instance_pks:
-                    advance_instance.apply_async((int(pk),), producer=producer)
+                for _ in range(count):
+                    doorbell.apply_async(producer=producer)
         except Exception:
-            logger.exception(
-                "could not publish %d instance(s); the scheduler will re-send them",
-                len(instance_pks),
-            )
+            logger.exception("could not ring %d doorbell(s); the scheduler will ring again", count)
 
-    def dispatch_at(self, instance_pk: int, when: dt.datetime, now: dt.datetime) -> None:
-        """Ask a worker to advance the instance at ``when`` (a few seconds away at most)."""
+    def queued(self) -> int | None:
+        """The queue's depth, as the broker tells it (Redis: the list's length)."""
+        try:
+            with app.pool.acquire(block=True) as connection:
+                channel = connection.default_channel
+                try:
+                    declared = channel.queue_declare(
+                        queue=settings.CELERY_TASK_DEFAULT_QUEUE, passive=True
+                    )
+                except ChannelError:
+                    return 0  # Redis: an empty queue does not exist
+                return int(declared.message_count)
+        except Exception:
+            logger.warning("could not read the queue's depth", exc_info=True)
+            return None
+
+    def ring_at(self, when: dt.datetime, now: dt.datetime) -> None:
+        """Ring one doorbell at ``when`` (a few seconds away at most)."""
         countdown = max(0.0, (when - now).total_seconds())
         # Redis redelivers a message held unacked past its visibility timeout,
         # an ETA message included: keep well inside it, or leave it to the scheduler.
@@ -88,8 +141,6 @@ class CeleryDispatcher(BaseDispatcher):
             return
         try:
             with app.producer_or_acquire() as producer:
-                advance_instance.apply_async(
-                    (int(instance_pk),), countdown=min(countdown, 60), producer=producer
-                )
+                doorbell.apply_async(countdown=min(countdown, 60), producer=producer)
         except Exception:
-            logger.exception("could not publish a timer for instance %s", instance_pk)
+            logger.exception("could not publish a timer doorbell")

@@ -15,6 +15,19 @@
     });
   }
 
+  // Polling skips hidden tabs, and the live instance page also skips while the
+  // user has paused it. (Done here, not as hx-trigger filters: those need eval,
+  // which the Content-Security-Policy forbids.)
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var poll = event.detail.elt && event.detail.elt.dataset && event.detail.elt.dataset.poll;
+    if (!poll) { return; }
+    var trigger = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent;
+    if (trigger && trigger.type !== "hx:poll:trigger") { return; }
+    if (document.visibilityState !== "visible" || (poll === "live" && window.livePaused)) {
+      event.preventDefault();
+    }
+  });
+
   // Live regions swapped by polling keep the user's open rows and focus.
   var openDetails = [];
   var focusedId = null;

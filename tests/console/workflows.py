@@ -41,3 +41,13 @@ class ManySteps(WorkflowEntrypoint):
         for n in range(event.payload["n"]):
             step.do(f"s{n}", lambda: None)
         return event.payload["n"]
+
+
+class Repeated(WorkflowEntrypoint):
+    """The same step name twice (counts 1 and 2): each output gets its own HTML id."""
+
+    name = "console-repeated"
+
+    def run(self, event: Any, step: Any) -> None:
+        step.do("same", lambda: "first output")
+        step.do("same", lambda: "second output")

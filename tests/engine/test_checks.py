@@ -83,7 +83,6 @@ def test_a_dispatcher_that_is_not_a_base_dispatcher_subclass_is_e002(path):
         ("WORKFLOWS_LEASE_SECONDS", -5),
         ("WORKFLOWS_LEASE_SECONDS", "60"),
         ("WORKFLOWS_STEP_TIMEOUT_MAX_SECONDS", 0),
-        ("WORKFLOWS_REDISPATCH_SECONDS", 0),
         ("WORKFLOWS_SCHEDULER_POLL_SECONDS", -0.1),
         ("WORKFLOWS_ACTIVATION_BUDGET_SECONDS", -1),
         ("WORKFLOWS_PRECISE_TIMER_SECONDS", -1),

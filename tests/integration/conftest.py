@@ -36,6 +36,7 @@ REDIS_PORT = int(os.environ.get("ITEST_REDIS_PORT", "6379"))
 QUEUE = "workflows"
 LEASE_SECONDS = 3
 MAX_DELIVERIES = 3
+# How long the fault tests give the scheduler to ring again for due work (a margin only).
 REDISPATCH_SECONDS = 2
 WORKFLOWS = ["itest-three-steps", "itest-one-step", "itest-kills-its-worker"]
 
@@ -117,7 +118,6 @@ class Stack:
             "WORKFLOW_MODULES": "tests.integration.workflows",
             "WORKFLOWS_LEASE_SECONDS": str(LEASE_SECONDS),
             "WORKFLOWS_MAX_DELIVERIES": str(MAX_DELIVERIES),
-            "WORKFLOWS_REDISPATCH_SECONDS": str(REDISPATCH_SECONDS),
             "WORKFLOWS_SCHEDULER_POLL_SECONDS": "0.1",
             "CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT": "0",
             "ITEST_WORKER": "1",
@@ -235,7 +235,6 @@ def stack(
 ) -> Iterator[Stack]:
     settings.WORKFLOW_MODULES = ["tests.integration.workflows"]
     settings.WORKFLOWS_DISPATCHER = "workflows_app.tasks.CeleryDispatcher"
-    settings.WORKFLOWS_REDISPATCH_SECONDS = REDISPATCH_SECONDS
     registry.reset()
     ledger.create_tables()
     redis.Redis.from_url(redis_url).flushdb()

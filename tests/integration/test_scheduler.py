@@ -1,8 +1,8 @@
-"""The scheduler's due query on PostgreSQL, and its rescue of stalled pauses.
+"""The due-work queue on PostgreSQL: claiming, the scheduler's doorbells, and stalled pauses.
 
-Given due instances, when several schedulers take batches at once, then each
-instance is sent by exactly one of them, and again only once its mark ran out
-with no worker having claimed it.
+Given due instances, when several workers claim at once, then each instance
+is taken by exactly one of them, the most overdue first; and the scheduler
+rings a doorbell only for due work no queued doorbell covers.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.db.models import F
 from tests.integration import ledger
 from tests.integration.conftest import LEASE_SECONDS, wait_for
 from workflows_app import services
-from workflows_app.engine import clock
+from workflows_app.engine import clock, scheduler
 from workflows_app.engine.dispatch import BaseDispatcher
 from workflows_app.engine.journal import queue, store
 from workflows_app.models import Instance, InstanceStatus, StepAttempt, StepRecord
@@ -27,42 +27,52 @@ from workflows_app.models import Instance, InstanceStatus, StepAttempt, StepReco
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def take(limit: int) -> list[int]:
-    """One scheduler round (30 s marks), ignoring the doorbell grace."""
-    return queue.due_instance_pks_for_dispatch(
-        limit=limit, redispatch_seconds=30, doorbell_grace_seconds=0
-    )
-
-
 class Recorder(BaseDispatcher):
+    """Records what would be sent; ``depth`` plays the broker's queue."""
+
     sent: list[int] = []
+    rung: list[int] = []
+    depth = 0
 
     def dispatch(self, instance_pks):
         Recorder.sent.extend(instance_pks)
 
+    def ring(self, count):
+        Recorder.rung.append(count)
+        Recorder.depth += count
+
+    def queued(self):
+        return Recorder.depth
+
 
 @pytest.fixture
 def recorded(stack, settings):
-    """Dispatches are recorded, not sent: the test plays the schedulers."""
+    """Dispatches are recorded, not sent: the test plays the workers and the broker."""
     settings.WORKFLOWS_DISPATCHER = f"{__name__}.Recorder"
-    Recorder.sent = []
+    Recorder.sent, Recorder.rung, Recorder.depth = [], [], 0
     return Recorder.sent
 
 
-def test_concurrent_schedulers_send_each_due_instance_once(stack, recorded):
+def _later(seconds: float):
+    """The test's clock and the database's, ``seconds`` ahead (on PostgreSQL too)."""
+    at = clock.now() + dt.timedelta(seconds=seconds)
+    clock.set_clock(lambda: at, database=True)
+
+
+def test_concurrent_workers_claim_each_due_instance_once(stack, recorded):
     created = [stack.create("itest-one-step")[0].pk for _ in range(60)]
     barrier = threading.Barrier(3)
     taken: list[list[int]] = [[], [], []]
 
-    def scheduler(index: int) -> None:
+    def worker(index: int) -> None:
         try:
             barrier.wait()
-            for _ in range(5):
-                taken[index] += take(7)
+            while (claimed := store.claim_next(lease_seconds=30)) is not None:
+                taken[index].append(claimed[0])
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=scheduler, args=(i,)) for i in range(3)]
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -70,39 +80,46 @@ def test_concurrent_schedulers_send_each_due_instance_once(stack, recorded):
 
     everything = taken[0] + taken[1] + taken[2]
     assert sorted(everything) == sorted(created)
-    assert take(100) == []
+    assert store.claim_next(lease_seconds=30) is None
 
 
-def test_a_sent_instance_nobody_claimed_is_sent_again_after_its_mark(stack, recorded):
-    instance, _ = stack.create("itest-one-step")
-    assert take(10) == [instance.pk]
-    assert take(10) == []
+def test_the_most_overdue_instance_is_claimed_first_an_expired_lease_included(stack, recorded):
+    old, _ = stack.create("itest-one-step")
+    dead_token = store.claim(old.pk, lease_seconds=0.2)  # its worker dies mid-activation
+    assert dead_token is not None
+    younger = [stack.create("itest-one-step")[0].pk for _ in range(5)]
 
-    later = clock.now() + dt.timedelta(seconds=31)
-    clock.set_clock(lambda: later)
+    first = store.claim_next(lease_seconds=30)
+    assert first is not None
+    assert first[0] == younger[0]  # the old one's lease is live
+
+    time.sleep(0.3)  # the lease runs out on the database's clock
+    again = store.claim_next(lease_seconds=30)
+    assert again is not None
+    assert again[0] == old.pk  # ahead of the younger due ones
+    # The dead worker, should it wake, is fenced off.
+    assert not store.renew_lease(instance_pk=old.pk, token=dead_token, lease_seconds=5)
+
+
+def test_the_scheduler_rings_for_due_work_only_when_no_doorbell_waits(stack, recorded):
+    for _ in range(3):
+        stack.create("itest-one-step")
+    assert len(recorded) == 3  # the creations' own doorbells
+    Recorder.depth = 3
+    _later(queue.DOORBELL_GRACE_SECONDS + 1)
     try:
-        assert take(10) == [instance.pk]
+        assert scheduler.dispatch_due() == 0  # three due, three queued
+        Recorder.depth = 1
+        assert scheduler.dispatch_due() == 0  # a doorbell waits: no worker slot is idle
+        Recorder.depth = 0  # the broker was flushed
+        assert scheduler.dispatch_due() == 3
+        assert scheduler.dispatch_due() == 0
+        assert store.claim_next(lease_seconds=30) is not None
+        Recorder.depth = 0
+        assert scheduler.dispatch_due() == 2  # two due, none queued
     finally:
         clock.set_clock(None)
-
-
-def test_the_mark_is_not_a_lease_a_worker_claims_at_once(stack, recorded):
-    instance, _ = stack.create("itest-one-step")
-    assert take(10) == [instance.pk]
-    assert store.claim(instance.pk, lease_seconds=5) is not None
-
-
-def test_a_dead_workers_expired_lease_is_dropped_when_sent_again(stack, recorded):
-    instance, _ = stack.create("itest-one-step")
-    dead_token = store.claim(instance.pk, lease_seconds=0.01)
-    assert dead_token is not None
-    wait_for(
-        lambda: take(10),
-        timeout=5,
-    )
-    # The stalled worker, should it wake, is fenced off.
-    assert not store.renew_lease(instance_pk=instance.pk, token=dead_token, lease_seconds=5)
-    assert store.claim(instance.pk, lease_seconds=5) is not None
+    assert Recorder.rung == [3, 2]
 
 
 def test_a_pause_pending_on_a_killed_worker_becomes_paused_and_resumes(stack):
@@ -141,8 +158,8 @@ def test_the_embedded_filesystem_broker_runs_timers_end_to_end(stack, recorded, 
     assert recorded == [instance.pk]  # this process only recorded; the scheduler sent it
 
 
-def test_the_scheduler_does_not_resend_what_the_doorbell_just_sent(stack):
-    stack.start_scheduler(WORKFLOWS_REDISPATCH_SECONDS="30")  # no worker: messages stay queued
+def test_the_scheduler_does_not_ring_again_for_what_the_doorbell_just_rang(stack):
+    stack.start_scheduler()  # no worker: doorbells stay queued
     for _ in range(20):
         stack.create("itest-one-step")
 
@@ -150,20 +167,16 @@ def test_the_scheduler_does_not_resend_what_the_doorbell_just_sent(stack):
     assert len(stack.queued_messages()) == 20
 
 
-def test_a_doorbell_sent_instance_waits_for_its_message_but_a_due_timer_does_not(stack, recorded):
-    fresh, _ = stack.create("itest-one-step")
+def test_a_doorbell_rung_instance_is_left_out_of_the_count_but_a_due_timer_is_not(stack, recorded):
+    stack.create("itest-one-step")  # its doorbell was just rung
     timer, _ = stack.create("itest-one-step")
     # A timer: its wake_at is later than the write that set it.
     Instance.objects.filter(pk=timer.pk).update(modified_at=F("wake_at") - dt.timedelta(seconds=1))
 
-    assert queue.due_instance_pks_for_dispatch(limit=10, redispatch_seconds=30) == [timer.pk]
+    assert queue.due_count(limit=10) == 1
 
-    later = clock.now() + dt.timedelta(seconds=31)
-    clock.set_clock(lambda: later)
+    _later(queue.DOORBELL_GRACE_SECONDS + 1)
     try:
-        assert queue.due_instance_pks_for_dispatch(limit=10, redispatch_seconds=30) == [
-            fresh.pk,
-            timer.pk,
-        ]
+        assert queue.due_count(limit=10) == 2
     finally:
         clock.set_clock(None)

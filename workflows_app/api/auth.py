@@ -14,13 +14,21 @@ from typing import Any
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
-from workflows_app import selectors, services
+from workflows_app import selectors, services, throttle
 from workflows_app.engine.registry import MAX_WORKFLOW_NAME, WORKFLOW_NAME_RE
 from workflows_app.models import ACCOUNT_ID_PATTERN, Account, ApiToken, Instance, Workflow
 
-from .errors import AUTH_ERROR, ApiError, account_not_found, invalid_input, not_authenticated
+from .errors import (
+    AUTH_ERROR,
+    RATE_LIMITED,
+    ApiError,
+    account_not_found,
+    invalid_input,
+    not_authenticated,
+)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+INVALID_TOKEN = "Invalid API token"
 _ACCOUNT_ID_RE = re.compile(ACCOUNT_ID_PATTERN)
 
 
@@ -34,17 +42,38 @@ class BearerAuth(HttpBearer):
                 "Missing Authorization header: send 'Authorization: Bearer <token>'"
             )
         scheme, _, secret = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            raise not_authenticated("Malformed Authorization header: expected 'Bearer <token>'")
-        return self.authenticate(request, secret.strip())
+        try:
+            if scheme.lower() != "bearer" or not secret.strip():
+                raise not_authenticated("Malformed Authorization header: expected 'Bearer <token>'")
+            return self.authenticate(request, secret.strip())
+        except ApiError:
+            # Failures are throttled per client address and per token prefix (429 +
+            # Retry-After). Only failures touch the throttle's cache: a valid token
+            # costs nothing extra, and a client locked out by someone guessing from
+            # the same address keeps working with its real token.
+            found = throttle.subjects(
+                request, kind="api", name=secret.strip()[: services.TOKEN_DISPLAY_CHARS]
+            )
+            wait = throttle.retry_after(found)
+            if wait is not None:
+                raise ApiError(
+                    429,
+                    RATE_LIMITED,
+                    f"Too many failed authentication attempts: try again in {wait} seconds",
+                    headers={"Retry-After": str(wait)},
+                ) from None
+            throttle.record_failure(found)
+            raise
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken:
         if len(token) > 200 or not token.isascii():
-            raise not_authenticated("Invalid API token")
+            raise not_authenticated(INVALID_TOKEN)
         try:
             api_token = selectors.token_authenticate(secret=token)
-        except selectors.TokenRejectedError as exc:
-            raise not_authenticated(str(exc)) from None
+        except selectors.TokenRejectedError:
+            # One message for unknown, revoked and expired tokens: a 401 never
+            # confirms that a leaked secret was once a real token.
+            raise not_authenticated(INVALID_TOKEN) from None
         services.token_touch(token=api_token)
         return api_token
 

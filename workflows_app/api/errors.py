@@ -18,8 +18,9 @@ code   status  meaning
 10406  409     instance.invalid_transition (e.g. terminating a complete instance)
 10500  404     workflow.not_found
 10501  404     instance.not_found (the code ``wrangler dev`` returns); also unknown steps
-971    429     a creation-rate or daily-invocation limit (Cloudflare's throttling code);
-               with a ``Retry-After`` header
+971    429     a creation-rate or daily-invocation limit (Cloudflare's throttling code),
+               or too many failed authentications from one address or for one
+               token prefix (``workflows_app.throttle``); with a ``Retry-After`` header
 =====  ======  =====================================================================
 """
 

@@ -1,55 +1,35 @@
 """Strict reading of JSON request bodies.
 
 Everything a client sends is checked here before any view runs: the content
-type, the size (Django's DATA_UPLOAD_MAX_MEMORY_SIZE), UTF-8, JSON syntax,
-NaN/Infinity, NUL characters and lone surrogates. Errors carry their HTTP status,
-so the exception handler can answer 400, 413 or 415 precisely.
+type, the size (Django's DATA_UPLOAD_MAX_MEMORY_SIZE), UTF-8, then the shared
+checks of ``workflows_app.validation`` (JSON syntax, NaN/Infinity, depth,
+over-long integers, NUL characters and lone surrogates), which the console
+applies too. Errors carry their HTTP status, so the exception handler can
+answer 400, 413 or 415 precisely.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.http import HttpRequest
 from django.utils.datastructures import MultiValueDict
 from ninja.parser import Parser
 
+from workflows_app import validation
+from workflows_app.engine.errors import InvalidInputError
+
 from .errors import invalid_input
 
 JSON_TYPES = ("application/json",)
-# Deeper documents are refused up front, so no later json.dumps (the engine's,
-# the database adapter's) can hit Python's recursion limit on client data.
-MAX_JSON_DEPTH = 100
-
-
-def _check_strings(value: Any, where: str, depth: int = 0) -> None:
-    if depth > MAX_JSON_DEPTH:
-        raise invalid_input(f"{where[:80]}: nested deeper than {MAX_JSON_DEPTH} levels")
-    if isinstance(value, str):
-        _check_text(value, where)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(key, f"{where} (a key)")
-            _check_strings(item, f"{where}.{key}"[:200], depth + 1)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_strings(item, f"{where}[{index}]", depth + 1)
+MAX_JSON_DEPTH = validation.MAX_JSON_DEPTH
 
 
 def _check_text(text: str, where: str) -> None:
-    if "\x00" in text:
-        raise invalid_input(f"{where}: contains a NUL character (\\u0000), which cannot be stored")
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise invalid_input(
-            f"{where}: contains a lone surrogate (an unpaired \\ud800-\\udfff escape)"
-        ) from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise invalid_input(f"Malformed JSON body: {name} is not valid JSON")
+        validation.check_text(text, where)
+    except InvalidInputError as exc:
+        raise invalid_input(str(exc)) from None
 
 
 def read_json_body(request: HttpRequest, *, empty: Any = None) -> Any:
@@ -67,17 +47,9 @@ def read_json_body(request: HttpRequest, *, empty: Any = None) -> Any:
     except UnicodeDecodeError as exc:
         raise invalid_input(f"The body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
-        _check_strings(value, "body")
-    except json.JSONDecodeError as exc:
-        raise invalid_input(
-            f"Malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except RecursionError:
-        raise invalid_input(
-            f"Malformed JSON body: nested deeper than {MAX_JSON_DEPTH} levels"
-        ) from None
-    return value
+        return validation.loads_json(text, where="body")
+    except InvalidInputError as exc:
+        raise invalid_input(str(exc)) from None
 
 
 class StrictJsonParser(Parser):

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import ConfigDict
+from pydantic import ConfigDict, StrictInt, StrictStr
 
 from workflows_app.engine.context import EVENT_TYPE_RE
 from workflows_app.engine.registry import WORKFLOW_NAME_RE
@@ -44,8 +44,9 @@ class StrictIn(Schema):
 class RetentionIn(StrictIn):
     """How long a finished instance keeps its state: ms or "N unit(s)", up to the plan's maximum."""
 
-    error_retention: int | str | None = None
-    success_retention: int | str | None = None
+    # Strict: ``true`` is not 1 ms, nor ``1.5`` an int (pydantic would coerce both).
+    error_retention: StrictInt | StrictStr | None = None
+    success_retention: StrictInt | StrictStr | None = None
 
 
 class InstanceCreateIn(StrictIn):

@@ -20,6 +20,11 @@ def parse_retention(value: dict[str, Any] | None, *, plan: Plan) -> dict[str, in
     """
     if value is None:
         return None
+    if not isinstance(value, dict):
+        raise InvalidInputError(
+            "Retention is an object with success_retention and/or error_retention, "
+            f"not {type(value).__name__}"
+        )
     unknown = set(value) - {"success_retention", "error_retention"}
     if unknown:
         raise InvalidInputError(
@@ -30,7 +35,7 @@ def parse_retention(value: dict[str, Any] | None, *, plan: Plan) -> dict[str, in
     for key in ("success_retention", "error_retention"):
         if value.get(key) is None:
             continue
-        try:
+        try:  # to_ms refuses a type slip (true, a list), never reads it as 0
             seconds = to_ms(value[key], what=key) / 1000
         except InvalidStepError as exc:
             raise InvalidInputError(str(exc)) from None

@@ -4,6 +4,8 @@
 * ``access``      roles → capabilities; the ``access_*`` helpers every view goes through
 * ``context``     the context processor every page gets (account switcher, approvals badge)
 * ``filters``     the instances list's filters ⇄ its query string
+* ``inputs``      every request's input gets the REST API's checks (a 400 page, never a 500)
+* ``signin``      the sign-in form and view, with throttled failures
 * ``present``     instances in words: activity, journal pages, CPU and its cost
 * ``usage_page``  the Usage & billing page: gauges, alerts, charts, statement rows, CSV
 * ``formatting``  Decimal quantities, money, bytes and percents as text

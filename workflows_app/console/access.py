@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from workflows_app import selectors
-from workflows_app.models import Account, Instance, Membership
+from workflows_app.engine.registry import MAX_WORKFLOW_NAME, WORKFLOW_NAME_RE
+from workflows_app.models import ACCOUNT_ID_PATTERN, Account, Instance, Membership
+from workflows_app.services.common import INSTANCE_ID_RE, MAX_INSTANCE_ID
 
 Role = Membership.Role
+_ACCOUNT_ID_RE = re.compile(ACCOUNT_ID_PATTERN)
 
 
 class Capability(enum.Enum):
@@ -66,7 +70,9 @@ def access_account(
     capability: Capability = Capability.READ,
 ) -> AccountAccess:
     """The user's access to the account; 404 if not a member, 403 if the role falls short."""
-    if user.pk is None:
+    if not _ACCOUNT_ID_RE.fullmatch(account_id):
+        access = None  # not an account id at all: the same 404 as a missing account
+    elif user.pk is None:
         access = None
     elif getattr(user, "is_superuser", False):
         account = selectors.account_get(account_id=account_id)
@@ -82,6 +88,13 @@ def access_account(
 
 
 def access_instance(access: AccountAccess, workflow_name: str, instance_id: str) -> Instance:
+    if (
+        len(workflow_name) > MAX_WORKFLOW_NAME
+        or not WORKFLOW_NAME_RE.fullmatch(workflow_name)
+        or len(instance_id) > MAX_INSTANCE_ID
+        or not INSTANCE_ID_RE.fullmatch(instance_id)
+    ):
+        raise Http404("No such instance")  # names no instance can have
     instance = selectors.instance_find(
         account=access.account, workflow_name=workflow_name, instance_id=instance_id
     )

@@ -1,6 +1,8 @@
 """The instances list's filters ⇄ its query string.
 
-Parsing is lenient: a link edited by hand gets a page, never an error page.
+Parsing is lenient: a link edited by hand gets a page, never an error page,
+except for text no database can store (NUL), which is refused as the REST API
+refuses it (InvalidInputError: a 400 page saying which filter).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import datetime as dt
 
 from django.http import QueryDict
 
+from workflows_app import validation
 from workflows_app.models import InstanceStatus
 from workflows_app.selectors.console import InstanceFilters
 
@@ -22,6 +25,10 @@ def _date(value: str | None) -> dt.date | None:
 
 def instance_filters_parse(params: QueryDict) -> InstanceFilters:
     """Lenient: an unknown status or a malformed date is ignored, never an error page."""
+    for key, values in params.lists():  # the bulk form carries them as one field
+        validation.check_text(key, "A filter name")
+        for value in values:
+            validation.check_text(value, f"The filter {key[:40]!r}")
     valid = set(InstanceStatus.values)
     return InstanceFilters(
         workflow=params.get("workflow", "")[:64],

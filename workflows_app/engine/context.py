@@ -156,11 +156,37 @@ class ActivationState:
         self.nondeterminism = self.nondeterminism or error
         return error
 
-    def take_event(self, event_type: str) -> store.BufferedEvent | None:
-        for index, event in enumerate(self.events):
-            if event.type == event_type:
-                return self.events.pop(index)
-        return None
+    def take_event(self, waiter: store.JournalEntry, event_type: str) -> store.BufferedEvent | None:
+        """The buffered event a wait takes next, removed from the buffer (None: none).
+
+        A decision addressed to this wait goes first (the approvals service
+        admitted it only before the deadline), then the oldest event of its type
+        addressed to no wait and arrived by the deadline. A later event is never
+        taken: a timed-out wait stays timed out, however late the timeout itself
+        is processed. (The store re-checks all of this.)
+        """
+        decision = next(
+            (e for e in self.events if e.type == event_type and e.for_step == waiter.pk), None
+        )
+        chosen = decision or next(
+            (
+                event
+                for event in self.events
+                if event.type == event_type
+                and event.for_step is None
+                and (waiter.wake_at is None or event.created_at <= waiter.wake_at)
+            ),
+            None,
+        )
+        if chosen is None:
+            return None
+        self.events.remove(chosen)
+        return chosen
+
+    def put_back(self, event: store.BufferedEvent) -> None:
+        """An event taken but not consumed after all: buffered again, in arrival order."""
+        self.events.append(event)
+        self.events.sort(key=lambda e: e.pk)
 
     # --- commands ---
 
@@ -389,7 +415,7 @@ def wait_step(state: ActivationState, key: Key, *, event_type: str, timeout_ms: 
             )
         )
         state.remember(entry)
-    while (event := state.take_event(event_type)) is not None:
+    while (event := state.take_event(entry, event_type)) is not None:
         output = {
             "payload": event.payload,
             "timestamp": event.created_at.isoformat(),
@@ -400,7 +426,7 @@ def wait_step(state: ActivationState, key: Key, *, event_type: str, timeout_ms: 
                 state.io(store.waiter_finish, entry=entry, output=output, event_pk=event.pk)
             )
         except BaseException:
-            state.events.insert(0, event)  # not consumed after all: still buffered
+            state.put_back(event)  # not consumed after all: still buffered
             raise
         if taken:
             return _event_value(output)
@@ -410,7 +436,14 @@ def wait_step(state: ActivationState, key: Key, *, event_type: str, timeout_ms: 
     stored_error = error_to_dict(
         WorkflowTimeoutError(f"Execution timed out after {int(timeout_ms)}ms")
     )
-    yield from state.boundary(state.io(store.waiter_finish, entry=entry, error=stored_error))
+    seen = [e.pk for e in state.snapshot.events if e.type == event_type]
+    timed_out = yield from state.boundary(
+        state.io(store.waiter_finish, entry=entry, error=stored_error, seen_events=seen)
+    )
+    if not timed_out:
+        # An event arrived by the deadline after this activation read its events:
+        # its arrival wakes the instance at once, and the next activation takes it.
+        yield Park(entry.wake_at, on_cancel=state.io(store.waiter_cancel, entry=entry))
     raise error_from_dict(stored_error)
 
 

@@ -1,11 +1,17 @@
-"""How "advance instance X" reaches a worker: a backend chosen in settings.
+"""How "there is due work" reaches a worker: a backend chosen in settings.
+
+The database is the queue: an instance is due when its row says so, and a
+worker takes the most overdue one itself (``store.claim_next``). A message is
+only a *doorbell* that wakes a worker to look; it names no instance. So a
+doorbell may arrive late, twice, or never (the scheduler rings again while
+work is due), and a stale one costs a worker one empty claim.
 
 The engine never imports Celery. ``WORKFLOWS_DISPATCHER`` names a
 ``BaseDispatcher`` subclass, loaded lazily the way Django picks a tasks
 backend: ``workflows_app.engine.inline.InlineDispatcher`` (tests, scripts) or
-``workflows_app.tasks.CeleryDispatcher`` (production). Dispatch happens after
+``workflows_app.tasks.CeleryDispatcher`` (production). Services ring after
 commit: the committed instance row is the outbox, and the scheduler's due
-query covers a crash between commit and send.
+count covers a crash between commit and send.
 """
 
 from __future__ import annotations
@@ -25,22 +31,41 @@ from django.utils.module_loading import import_string
 class BaseDispatcher(abc.ABC):
     """A dispatch backend. Subclass it and name the subclass in ``WORKFLOWS_DISPATCHER``.
 
-    A message is only a doorbell: the instance row decides whether there is
-    work, so a backend may deliver late, twice, or not at all (the scheduler
-    re-sends what is still due).
+    A message is only a doorbell: the instance rows decide what work there
+    is, so a backend may deliver late, twice, or not at all (the scheduler
+    rings again while work is due). No method may raise for a broker that is
+    down.
     """
 
-    # Can the backend deliver a message at a given time a few seconds away
-    # (``dispatch_at``)? Without it, timers wait for the scheduler's next look.
+    # Can the backend ring at a given time a few seconds away (``ring_at``)?
+    # Without it, timers wait for the scheduler's next look.
     supports_precise_timers: ClassVar[bool] = False
 
     @abc.abstractmethod
     def dispatch(self, instance_pks: Sequence[int]) -> None:
-        """Have each instance advanced soon; must not raise for a broker that is down."""
+        """These instances were just made due by a committed write: have them advanced soon.
 
-    def dispatch_at(self, instance_pk: int, when: dt.datetime, now: dt.datetime) -> None:
-        """Have the instance advanced at ``when`` (only if ``supports_precise_timers``)."""
+        A doorbell backend rings one doorbell per instance, up to
+        ``MAX_DOORBELLS_PER_DISPATCH``; the inline backend runs exactly them.
+        """
+
+    def ring(self, count: int) -> None:
+        """Ring ``count`` doorbells: have that many workers look for due work."""
+        raise NotImplementedError(f"{type(self).__name__} does not ring doorbells")
+
+    def queued(self) -> int | None:
+        """Doorbells waiting in the broker now, or None if the backend cannot tell."""
+        return None
+
+    def ring_at(self, when: dt.datetime, now: dt.datetime) -> None:
+        """Ring one doorbell at ``when`` (only if ``supports_precise_timers``)."""
         raise NotImplementedError(f"{type(self).__name__} does not support precise timers")
+
+
+# One committed write makes at most this many doorbells (a batch create of 100
+# instances): enough to wake every worker slot, each of which then keeps
+# taking due instances; the scheduler tops up the rest.
+MAX_DOORBELLS_PER_DISPATCH = 64
 
 
 def load_dispatcher_class(path: str) -> type[BaseDispatcher]:
@@ -70,21 +95,21 @@ def get_dispatcher() -> BaseDispatcher:
 
 
 def dispatch_on_commit(instance_pks: Sequence[int]) -> None:
-    """Ring the doorbell once the surrounding transaction commits."""
+    """Ring the doorbell for these instances once the surrounding transaction commits."""
     pks = list(instance_pks)
     if pks:
         transaction.on_commit(lambda: get_dispatcher().dispatch(pks), robust=True)
 
 
-def dispatch_soon(instance_pk: int, when: dt.datetime, now: dt.datetime) -> None:
-    """A timer due within WORKFLOWS_PRECISE_TIMER_SECONDS also gets its own message.
+def dispatch_soon(when: dt.datetime, now: dt.datetime) -> None:
+    """A timer due within WORKFLOWS_PRECISE_TIMER_SECONDS also gets a doorbell of its own.
 
     The scheduler would wake it anyway, up to a poll interval late; a backend
-    that supports precise timers (Celery) delivers it on time. The others
-    (inline) rely on the scheduler alone.
+    that supports precise timers (Celery) rings a countdown doorbell at
+    ``when``. The others (inline) rely on the scheduler alone.
     """
     if (when - now).total_seconds() > settings.WORKFLOWS_PRECISE_TIMER_SECONDS:
         return
     dispatcher = get_dispatcher()
     if dispatcher.supports_precise_timers:
-        dispatcher.dispatch_at(instance_pk, when, now)
+        dispatcher.ring_at(when, now)

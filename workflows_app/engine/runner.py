@@ -49,12 +49,41 @@ logger = logging.getLogger(__name__)
 MAX_IMMEDIATE_REPLAYS = 50
 
 
+# A doorbell's worker keeps taking due instances for this long, then hands
+# the rest to the next doorbell (one task stays far inside its time limit:
+# an activation it starts still ends within WORKFLOWS_ACTIVATION_BUDGET_SECONDS
+# plus one step, and CELERY_TASK_TIME_LIMIT leaves 60 s beyond that).
+DRAIN_SECONDS = 5.0
+
+
+def drain(*, seconds: float = DRAIN_SECONDS) -> int:
+    """Answer a doorbell: run the most overdue due instance, then the next, until none is due.
+
+    Each turn claims whichever instance has been due longest (``claim_next``),
+    so a stale doorbell costs one empty claim and an instance whose worker died
+    is taken again as soon as its lease expires, ahead of younger work. Starts
+    no new activation after ``seconds``; if it stopped with work possibly left,
+    it rings one doorbell for the rest. Returns the number of activations run.
+    """
+    started = time.monotonic()
+    ran = 0
+    while True:
+        claimed = store.claim_next(lease_seconds=settings.WORKFLOWS_LEASE_SECONDS)
+        if claimed is None:
+            return ran
+        ran += 1
+        if _run_claimed(*claimed) is None:
+            return ran  # a database error: leave the rest to the next doorbell
+        if time.monotonic() - started >= seconds:
+            get_dispatcher().ring(1)
+            return ran
+
+
 def advance(instance_pk: int) -> None:
-    """Run activations of the instance while it has work due now.
+    """Run activations of this one instance while it has work due now (inline dispatcher).
 
     Past the activation budget the instance is handed back to the dispatcher
-    rather than replayed again here, so one task never outlives its time limit
-    and one long workflow cannot hold a worker.
+    rather than replayed again here, so one long workflow cannot hold a worker.
     """
     started = time.monotonic()
     for _ in range(MAX_IMMEDIATE_REPLAYS):
@@ -66,10 +95,18 @@ def advance(instance_pk: int) -> None:
 
 
 def activate(instance_pk: int) -> bool:
-    """One activation. Returns True when the instance is due again right away."""
+    """One activation of this instance. Returns True when it is due again right away."""
     token = store.claim(instance_pk, lease_seconds=settings.WORKFLOWS_LEASE_SECONDS)
     if token is None:
         return False  # not due, finished, or another worker holds a live lease
+    return bool(_run_claimed(instance_pk, token))
+
+
+def _run_claimed(instance_pk: int, token: str) -> bool | None:
+    """One activation of an instance this worker just claimed.
+
+    True: due again right away; None: the database failed (the lease is given back).
+    """
     try:
         return _activate_claimed(instance_pk, token)
     except LeaseLostError:
@@ -77,11 +114,11 @@ def activate(instance_pk: int) -> bool:
         return False
     except (StoreUnavailableError, DatabaseError):
         # The journal could not be written; nothing half-done is visible to the
-        # workflow. Give the lease back so the scheduler sends it again.
+        # workflow. Give the lease back: the instance is due again at once.
         logger.warning("instance %s: database error, will retry", instance_pk, exc_info=True)
         with contextlib.suppress(DatabaseError):
             store.release(instance_pk=instance_pk, token=token)
-        return False
+        return None
 
 
 def _activate_claimed(instance_pk: int, token: str) -> bool:
@@ -151,8 +188,9 @@ def _drive(
     driver: SyncDriver | AsyncDriver
     run: Callable[[], Any]
     meter = CpuMeter()
+    cpu_limit_ms = state.snapshot.cpu_ms_per_step_limit  # enforced while each body runs
     if inspect.iscoroutinefunction(workflow.run):
-        driver = async_driver = AsyncDriver(keeper)
+        driver = async_driver = AsyncDriver(keeper, cpu_limit_ms=cpu_limit_ms)
         step = WorkflowStep(state, driver)
 
         async def drive() -> Any:
@@ -160,13 +198,14 @@ def _drive(
 
         run = async_to_sync(drive)
     else:
-        driver = SyncDriver(keeper)
+        driver = SyncDriver(keeper, cpu_limit_ms=cpu_limit_ms)
         run = functools.partial(workflow.run, event, WorkflowStep(state, driver))
 
     replay = _Replay(pending=driver.pending, deadlines=driver.deadlines)
     cpu_started = time.thread_time()
     try:
-        replay.outcome = run()
+        with driver.watched():  # the lease and a held step result stay safe however slow run() is
+            replay.outcome = run()
     except Suspended:
         replay.suspended = True
     except (LeaseLostError, StoreUnavailableError, KeyboardInterrupt, SystemExit):
@@ -235,7 +274,7 @@ def _suspend(state: ActivationState, replay: _Replay) -> bool:
     )
     now = clock.now()
     if written is not None and written > now:
-        dispatch_soon(state.activation.instance_pk, written, now)
+        dispatch_soon(written, now)
     return written is not None and written <= now
 
 

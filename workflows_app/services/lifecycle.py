@@ -83,12 +83,13 @@ def instance_resume(*, instance: Instance, actor: str | None = None, reason: str
             locked.modified_at = now
             locked.save(update_fields=["status", "modified_at"])
         elif locked.status == InstanceStatus.PAUSED:
-            # The clocks of sleeps, event timeouts and retry delays stopped while paused.
+            # The clocks of sleeps, event timeouts and retry delays stopped while paused;
+            # a deadline that had already passed before the pause stays passed.
             paused_for = now - (locked.paused_at or now)
             StepRecord.objects.filter(
                 instance=locked,
                 status__in=[StepStatus.WAITING, StepStatus.RETRYING],
-                wake_at__isnull=False,
+                wake_at__gt=locked.paused_at or now,
             ).update(wake_at=F("wake_at") + paused_for)
             locked.status = InstanceStatus.RUNNING
             locked.paused_at = None

@@ -17,6 +17,7 @@ from workflows_app.console.access import (
     memberships_of,
 )
 from workflows_app.console.filters import instance_filters_parse, instance_filters_query
+from workflows_app.console.inputs import small_int
 from workflows_app.models import TERMINAL_STATUSES, InstanceStatus
 from workflows_app.selectors.console import PAGE_SIZE
 
@@ -94,9 +95,8 @@ def instance_detail(
 ) -> HttpResponse:
     access = access_account(request.user, account_id)
     instance = access_instance(access, workflow_name, instance_id)
-    page_number = request.GET.get("steps_page", "")
     step_page = present.step_page(
-        instance=instance, number=int(page_number) if page_number.isdecimal() else None
+        instance=instance, number=small_int(request.GET.get("steps_page"))
     )
     context = {
         "access": access,
@@ -119,9 +119,8 @@ def instance_detail(
 @require_GET
 def audit_log(request: HttpRequest, account_id: str) -> HttpResponse:
     access = access_account(request.user, account_id)
-    before = request.GET.get("before", "")
     entries = selectors.audit_page(
-        account=access.account, before=int(before) if before.isdecimal() else None
+        account=access.account, before=small_int(request.GET.get("before"))
     )
     return render(
         request,

@@ -16,8 +16,8 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import DatabaseError, transaction
-from django.db.models import F, Q, Value
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Expression, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from workflows_app.billing.plans import plan_of
@@ -34,6 +34,7 @@ from workflows_app.models import (
 from .. import clock
 from ..commands import Io
 from ..errors import LeaseLostError, PauseRequestedError, StoreUnavailableError
+from . import dbtime
 from .meters import MeterKey, meter, size_of, us
 from .retention import purge_after, retention_seconds
 
@@ -59,9 +60,9 @@ class Activation:
     meter: MeterKey
     retention: dict[str, int]  # seconds a finished instance keeps its state, by outcome
 
-    def lease_until(self) -> dt.datetime:
-        """The lease's new end, for a write made now."""
-        return clock.now() + dt.timedelta(seconds=self.lease_seconds)
+    def lease_until(self) -> Expression:
+        """The lease's new end, for a write made now (on the database's clock)."""
+        return dbtime.after(self.lease_seconds)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -91,7 +92,8 @@ class BufferedEvent:
     pk: int
     type: str
     payload: Any
-    created_at: dt.datetime
+    created_at: dt.datetime  # its arrival, stamped by the database's clock
+    for_step: int | None = None  # the one waiting step it answers (a console decision)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -147,16 +149,19 @@ def claim(instance_pk: int, *, lease_seconds: float) -> str | None:
     """Take the lease of a due, unleased instance; return the new token or None.
 
     A compare-and-set UPDATE: two workers racing for the same instance cannot
-    both succeed, whatever the database.
+    both succeed, whatever the database. Due and expired are judged by the
+    database's clock, and the lease ends ``lease_seconds`` after it.
     """
     now = clock.now()
     token = secrets.token_hex(16)
     claimed = (
-        Instance.objects.filter(pk=instance_pk, status__in=RUNNABLE_STATUSES, wake_at__lte=now)
-        .filter(Q(lease_token__isnull=True) | Q(lease_expires_at__lt=now))
+        Instance.objects.filter(
+            pk=instance_pk, status__in=RUNNABLE_STATUSES, wake_at__lte=dbtime.now()
+        )
+        .filter(Q(lease_token__isnull=True) | Q(lease_expires_at__lt=dbtime.now()))
         .update(
             lease_token=token,
-            lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+            lease_expires_at=dbtime.after(lease_seconds),
             status=InstanceStatus.RUNNING,
             started_at=Coalesce(F("started_at"), Value(now)),
             delivery_count=F("delivery_count") + 1,
@@ -166,6 +171,54 @@ def claim(instance_pk: int, *, lease_seconds: float) -> str | None:
     return token if claimed else None
 
 
+def claim_next(*, lease_seconds: float) -> tuple[int, str] | None:
+    """Take the lease of the most overdue due instance; return ``(pk, token)`` or None.
+
+    One statement: ``UPDATE … WHERE pk = (SELECT … ORDER BY wake_at LIMIT 1
+    FOR UPDATE SKIP LOCKED) RETURNING pk``. On PostgreSQL concurrent workers
+    skip each other's rows; SQLite (3.35+ for ``RETURNING``) serialises
+    writers. An instance whose lease expired is simply due again, in the order
+    of its ``wake_at``: it is taken before any instance that came due after it,
+    whatever the backlog. Due and expired are judged by the database's clock.
+    """
+    now = clock.now()
+    token = secrets.token_hex(16)
+    table = connection.ops.quote_name(Instance._meta.db_table)
+    db_now, params = dbtime.sql()
+    lease_end, lease_params = dbtime.sql(lease_seconds, name="lease_end")
+    params.update(lease_params)
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
+    due = (
+        f"status IN ({', '.join(f'%(status_{i})s' for i in range(len(RUNNABLE_STATUSES)))})"
+        f" AND wake_at <= {db_now}"
+        f" AND (lease_token IS NULL OR lease_expires_at < {db_now})"
+    )
+    params.update({f"status_{i}": str(s) for i, s in enumerate(sorted(RUNNABLE_STATUSES))})
+    params.update(
+        token=token,
+        running=str(InstanceStatus.RUNNING),
+        now=connection.ops.adapt_datetimefield_value(now),
+    )
+    sql = (
+        f"UPDATE {table} SET lease_token = %(token)s, lease_expires_at = {lease_end},"
+        " status = %(running)s, started_at = COALESCE(started_at, %(now)s),"
+        " delivery_count = delivery_count + 1, modified_at = %(now)s"
+        f" WHERE id = (SELECT id FROM {table} WHERE {due}"
+        f" ORDER BY wake_at LIMIT 1{lock}) AND {due}"
+        f" RETURNING id, {db_now}"
+    )
+    sent = clock.host_now()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if "db_now" not in params:  # the database read its own clock: keep ours near it
+        clock.observe_database_time(row[1], sent, clock.host_now())
+    return int(row[0]), token
+
+
 def load(instance_pk: int) -> Snapshot:
     """Read the instance, its plan, its journal and its buffered events (three queries)."""
     instance = Instance.objects.select_related("workflow", "account__plan").get(pk=instance_pk)
@@ -173,7 +226,13 @@ def load(instance_pk: int) -> Snapshot:
     records = StepRecord.objects.filter(instance_id=instance_pk).order_by("seq")
     journal = [_entry(r) for r in records]
     events = [
-        BufferedEvent(pk=e.pk, type=e.type, payload=e.payload, created_at=e.created_at)
+        BufferedEvent(
+            pk=e.pk,
+            type=e.type,
+            payload=e.payload,
+            created_at=e.created_at,
+            for_step=e.for_step_id,
+        )
         for e in Event.objects.filter(instance_id=instance_pk, consumed_by__isnull=True).order_by(
             "id"
         )
@@ -227,13 +286,12 @@ def _fence(activation: Activation, *, starting: bool, **also: Any) -> None:
 
 def renew_lease(*, instance_pk: int, token: str, lease_seconds: float) -> bool:
     """Heartbeat while a step body runs; False once the lease is gone (terminated, taken)."""
-    now = clock.now()
     return bool(
         Instance.objects.filter(
             pk=instance_pk,
             lease_token=token,
             status__in=[InstanceStatus.RUNNING, InstanceStatus.WAITING_FOR_PAUSE],
-        ).update(lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
+        ).update(lease_expires_at=dbtime.after(lease_seconds))
     )
 
 
@@ -381,17 +439,28 @@ def waiter_finish(
     output: Any = None,
     error: dict[str, Any] | None = None,
     event_pk: int | None = None,
+    seen_events: Sequence[int] = (),
 ) -> bool:
     """End a sleep or a wait: elapsed, received an event, or timed out.
 
-    Returns False if the event was taken by someone else meanwhile.
+    Returns False, writing nothing to the journal, if the event cannot be taken (taken by
+    someone else meanwhile, or a decision addressed to this wait is buffered and
+    goes first), or if a timeout is refused because an event this wait may take
+    arrived by its deadline after the activation read its events (those it read
+    are ``seen_events``): the next activation, woken at once by that arrival,
+    takes it.
     """
     with transaction.atomic(savepoint=False):
         _fence(activation, starting=True, delivery_count=0)
-        if event_pk is not None and not Event.objects.filter(
-            pk=event_pk, consumed_by__isnull=True
-        ).update(consumed_by_id=entry.pk):
-            return False
+        if event_pk is not None or error is not None:
+            takeable = _takeable_events(activation.instance_pk, entry)
+            if event_pk is not None and (
+                takeable.filter(for_step_id=entry.pk).exclude(pk=event_pk).exists()
+                or not takeable.filter(pk=event_pk).update(consumed_by_id=entry.pk)
+            ):
+                return False
+            if event_pk is None and takeable.exclude(pk__in=seen_events).exists():
+                return False
         status = StepStatus.FAILED if error else StepStatus.SUCCEEDED
         stored = size_of(output) + size_of(error)
         StepRecord.objects.filter(pk=entry.pk).update(
@@ -404,6 +473,20 @@ def waiter_finish(
         meter(activation.meter, stored_bytes=stored)
     entry.status, entry.output, entry.error = status, output, error
     return True
+
+
+def _takeable_events(instance_pk: int, entry: JournalEntry) -> QuerySet[Event]:
+    """The buffered events a wait may take: of its type, and either a decision
+    addressed to it (``approval_decide`` admitted it before the deadline) or
+    addressed to no step and arrived (``created_at``, the database's clock) by
+    its deadline (``wake_at``)."""
+    on_time = Q() if entry.wake_at is None else Q(created_at__lte=entry.wake_at)
+    return Event.objects.filter(
+        Q(for_step_id=entry.pk) | (Q(for_step__isnull=True) & on_time),
+        instance_id=instance_pk,
+        type=(entry.detail or {}).get("type"),
+        consumed_by__isnull=True,
+    )
 
 
 def waiter_cancel(*, activation: Activation, entry: JournalEntry) -> None:

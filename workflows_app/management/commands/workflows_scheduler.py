@@ -17,14 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
 from workflows_app import services
 from workflows_app.engine import clock, scheduler
 from workflows_app.engine.journal import queue
 
+from ._resilience import Backoff, FailureStreak, drop_connections
+
 logger = logging.getLogger("workflows_app.scheduler")
+
+# The longest wait between two tries while the database is unreachable.
+BACKOFF_CAP_SECONDS = 10.0
 
 
 class Command(BaseCommand):
@@ -60,16 +65,25 @@ class Command(BaseCommand):
             poll,
             settings.WORKFLOWS_DISPATCHER,
         )
+        # Anything the loop does may meet a database that is restarting, failing
+        # over, has dropped this session or (SQLite) is locked: the state is in
+        # the rows, so wait (capped, jittered back-off) and carry on.
+        streak = FailureStreak(
+            logger,
+            "scheduler round",
+            backoff=Backoff(first=min(poll, 0.5), cap=BACKOFF_CAP_SECONDS),
+        )
         while not stop.is_set():
             try:
                 sent = self.round(batch=batch)
-            except Exception:
-                # The database is down or restarting: keep trying, the state is in the rows.
-                logger.exception("scheduler round failed")
-                close_old_connections()
-                sent, delay = 0, poll * 5
-            else:
                 delay = 0.0 if sent >= batch else self.sleep_seconds(poll)
+            except Exception as exc:
+                drop_connections()
+                if options["once"]:
+                    raise CommandError(f"scheduler round failed: {exc}") from exc
+                delay = streak.failed(exc)
+            else:
+                streak.succeeded()
                 if options["heartbeat_file"]:
                     Path(options["heartbeat_file"]).touch()
             if options["once"]:
