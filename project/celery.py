@@ -1,6 +1,6 @@
 """The Celery app: configured from Django settings (the ``CELERY_`` namespace).
 
-Celery is only a transport for "advance instance X" messages; the engine never
+Celery is only a transport for "there is due work" doorbells; the engine never
 imports it. Start a worker with ``python manage.py workflows_worker`` (or
 ``celery -A project worker``) and the scheduler with
 ``python manage.py workflows_scheduler``.

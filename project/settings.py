@@ -122,6 +122,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         )
     }
 
+else:
+    # A process stopped or cut off in the middle of a transaction (SIGSTOP, a
+    # long GC pause, a network partition) would hold its row locks for as long
+    # as its TCP connection lives: every write to that instance, and every
+    # service call that locks it, would wait behind it. PostgreSQL ends such a
+    # session after this many seconds idle inside a transaction (0: never).
+    # No transaction of ours waits on Python for more than milliseconds.
+    _idle_in_transaction = float(os.environ.get("DATABASE_IDLE_IN_TRANSACTION_SECONDS", "10"))
+    if _idle_in_transaction > 0:
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+            f"-c idle_in_transaction_session_timeout={int(_idle_in_transaction * 1000)}"
+        )
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -267,7 +280,7 @@ WORKFLOWS_API_CREATE_RATE_PER_WORKFLOW = int(
 )
 
 # --- Celery -----------------------------------------------------------------
-# Celery only carries "advance instance X" messages; every status, timer and
+# Celery only carries "there is due work" doorbells; every status, timer and
 # lease lives in the database (see workflows_app/tasks.py). Read by
 # project/celery.py through the CELERY_ namespace.
 #

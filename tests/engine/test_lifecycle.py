@@ -8,10 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 from django.db import connections, transaction
+from django.utils import timezone
 
 from tests.engine.workflows import gate
 from tests.workflows import CALLS, GATES
 from workflows_app import services
+from workflows_app.engine import clock as engine_clock
 from workflows_app.models import Event, Instance, StepAttempt, StepRecord
 from workflows_app.sdk import InvalidTransitionError, get_workflow
 
@@ -362,3 +364,26 @@ def test_resume_during_a_pending_pause_is_not_lost(account, clock):
     assert errors == []
     row.refresh_from_db()
     assert (row.status, row.output) == ("complete", ["a", "b1", "b2"])
+
+
+def test_pause_judges_a_running_lease_by_the_database_clock_not_the_web_hosts(account):
+    # given an instance a worker holds, its lease live for 20 more seconds by the database
+    workflow = services.workflow_enable(account=account, name="echo-sync")
+    instance = services.instance_create(workflow=workflow, instance_id="held-elsewhere")
+    Instance.objects.filter(pk=instance.pk).update(
+        status="running",
+        ended_at=None,
+        lease_token="a-worker",
+        lease_expires_at=timezone.now() + dt.timedelta(seconds=20),
+    )
+    # and a web process whose own clock runs 30 s ahead
+    engine_clock.set_clock(lambda: timezone.now() + dt.timedelta(seconds=30))
+    try:
+        # when an operator pauses it there
+        services.instance_pause(instance=instance)
+    finally:
+        engine_clock.set_clock(None)
+
+    # then it waits for the worker's step instead of pausing under it
+    instance.refresh_from_db()
+    assert instance.status == "waitingForPause"

@@ -81,8 +81,11 @@ def test_a_killed_workers_instance_is_taken_again_about_a_lease_later_whatever_t
     wait_for(lambda: len(ledger.entries(key, "B")) >= 2, timeout=120)
     recovery = time.monotonic() - killed
 
-    # The lease (renewed each second while B ran) runs out, then w2's next claim takes it.
-    assert recovery < LEASE_SECONDS * 3
+    # The lease (renewed each second while B ran) runs out, then w2's next claim takes it:
+    # about a lease plus w2's current activation, whatever the backlog (the old
+    # per-instance doorbells took 87 s here, behind the stale copies). The slack is
+    # for a loaded 2-core CI machine, where one activation can take seconds.
+    assert recovery < LEASE_SECONDS * 3 + 15
     stack.wait_status(instance, "complete", timeout=30)
     assert [e["attempt"] for e in ledger.entries(key, "B")] == [1, 2]
     assert ledger.count(key, "A") == 1
