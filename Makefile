@@ -50,7 +50,7 @@ test-postgres: install
 # then the console's heaviest pages with a million instances.
 bench: export DJANGO_SECRET_KEY ?= bench-only-not-secret-0123456789abcdefghijklmnopqrstuvwxyz
 bench: install
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(if $(PEERS),--peers $(PEERS))
 	$(PY) bench/console.py
 
 # The nemesis soak: its own PostgreSQL (:5441) and Redis (:6406), 3 workers and a
