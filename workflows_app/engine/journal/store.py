@@ -1,4 +1,6 @@
-"""The journal store: claim an instance, load its journal, write it under a fenced lease.
+"""The journal store: load an instance's journal, write it under a fenced lease.
+
+Taking and renewing the lease itself lives in ``leases.py`` (re-exported here).
 
 Every write made on behalf of an activation is *fenced*: it first updates the
 instance row conditioned on the activation's lease token, in the same
@@ -12,17 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
-from django.db.models import Expression, F, Q, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db import DatabaseError, transaction
+from django.db.models import Expression, F, Q, QuerySet
 
 from workflows_app.billing.plans import plan_of
 from workflows_app.models import (
-    RUNNABLE_STATUSES,
     Event,
     Instance,
     InstanceStatus,
@@ -35,6 +34,11 @@ from .. import clock
 from ..commands import Io
 from ..errors import LeaseLostError, PauseRequestedError, StoreUnavailableError
 from . import dbtime
+
+# Re-exported: callers take and renew leases through ``store`` as before.
+from .leases import claim as claim
+from .leases import claim_next as claim_next
+from .leases import renew_lease as renew_lease
 from .meters import MeterKey, meter, size_of, us
 from .retention import purge_after, retention_seconds
 
@@ -142,81 +146,7 @@ def _entry(record: StepRecord) -> JournalEntry:
     )
 
 
-# --- Claiming ---------------------------------------------------------------
-
-
-def claim(instance_pk: int, *, lease_seconds: float) -> str | None:
-    """Take the lease of a due, unleased instance; return the new token or None.
-
-    A compare-and-set UPDATE: two workers racing for the same instance cannot
-    both succeed, whatever the database. Due and expired are judged by the
-    database's clock, and the lease ends ``lease_seconds`` after it.
-    """
-    now = clock.now()
-    token = secrets.token_hex(16)
-    claimed = (
-        Instance.objects.filter(
-            pk=instance_pk, status__in=RUNNABLE_STATUSES, wake_at__lte=dbtime.now()
-        )
-        .filter(Q(lease_token__isnull=True) | Q(lease_expires_at__lt=dbtime.now()))
-        .update(
-            lease_token=token,
-            lease_expires_at=dbtime.after(lease_seconds),
-            status=InstanceStatus.RUNNING,
-            started_at=Coalesce(F("started_at"), Value(now)),
-            delivery_count=F("delivery_count") + 1,
-            modified_at=now,
-        )
-    )
-    return token if claimed else None
-
-
-def claim_next(*, lease_seconds: float) -> tuple[int, str] | None:
-    """Take the lease of the most overdue due instance; return ``(pk, token)`` or None.
-
-    One statement: ``UPDATE … WHERE pk = (SELECT … ORDER BY wake_at LIMIT 1
-    FOR UPDATE SKIP LOCKED) RETURNING pk``. On PostgreSQL concurrent workers
-    skip each other's rows; SQLite (3.35+ for ``RETURNING``) serialises
-    writers. An instance whose lease expired is simply due again, in the order
-    of its ``wake_at``: it is taken before any instance that came due after it,
-    whatever the backlog. Due and expired are judged by the database's clock.
-    """
-    now = clock.now()
-    token = secrets.token_hex(16)
-    table = connection.ops.quote_name(Instance._meta.db_table)
-    db_now, params = dbtime.sql()
-    lease_end, lease_params = dbtime.sql(lease_seconds, name="lease_end")
-    params.update(lease_params)
-    skip_locked = connection.features.has_select_for_update_skip_locked
-    lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
-    due = (
-        f"status IN ({', '.join(f'%(status_{i})s' for i in range(len(RUNNABLE_STATUSES)))})"
-        f" AND wake_at <= {db_now}"
-        f" AND (lease_token IS NULL OR lease_expires_at < {db_now})"
-    )
-    params.update({f"status_{i}": str(s) for i, s in enumerate(sorted(RUNNABLE_STATUSES))})
-    params.update(
-        token=token,
-        running=str(InstanceStatus.RUNNING),
-        now=connection.ops.adapt_datetimefield_value(now),
-    )
-    sql = (
-        f"UPDATE {table} SET lease_token = %(token)s, lease_expires_at = {lease_end},"
-        " status = %(running)s, started_at = COALESCE(started_at, %(now)s),"
-        " delivery_count = delivery_count + 1, modified_at = %(now)s"
-        f" WHERE id = (SELECT id FROM {table} WHERE {due}"
-        f" ORDER BY wake_at LIMIT 1{lock}) AND {due}"
-        f" RETURNING id, {db_now}"
-    )
-    sent = clock.host_now()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    if "db_now" not in params:  # the database read its own clock: keep ours near it
-        clock.observe_database_time(row[1], sent, clock.host_now())
-    return int(row[0]), token
+# --- Loading ----------------------------------------------------------------
 
 
 def load(instance_pk: int) -> Snapshot:
@@ -282,17 +212,6 @@ def _fence(activation: Activation, *, starting: bool, **also: Any) -> None:
     if starting and mine.filter(status=InstanceStatus.WAITING_FOR_PAUSE).exists():
         raise PauseRequestedError
     raise LeaseLostError
-
-
-def renew_lease(*, instance_pk: int, token: str, lease_seconds: float) -> bool:
-    """Heartbeat while a step body runs; False once the lease is gone (terminated, taken)."""
-    return bool(
-        Instance.objects.filter(
-            pk=instance_pk,
-            lease_token=token,
-            status__in=[InstanceStatus.RUNNING, InstanceStatus.WAITING_FOR_PAUSE],
-        ).update(lease_expires_at=dbtime.after(lease_seconds))
-    )
 
 
 # --- Journal writes -----------------------------------------------------------
