@@ -10,18 +10,15 @@ finished step runs again.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
 
 import pytest
-import redis
 
 from tests.integration import ledger
-from tests.integration.conftest import LEASE_SECONDS, QUEUE, REDIS_HOST, REDIS_PORT, wait_for
+from tests.integration.conftest import LEASE_SECONDS, QUEUE, wait_for
 from workflows_app.models import StepAttempt, StepRecord
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -143,62 +140,3 @@ def test_a_process_with_a_skewed_clock_steals_no_live_lease(stack):
     nap = StepRecord.objects.get(instance=other, name="nap")
     assert nap.wake_at - nap.started_at < dt.timedelta(seconds=3)  # not 32
     assert nap.wake_at <= nap.ended_at < nap.wake_at + dt.timedelta(seconds=10)
-
-
-def _redis_cli(*args: str) -> None:
-    subprocess.run(
-        ["redis-cli", "-h", REDIS_HOST, "-p", str(REDIS_PORT), *args],
-        check=False,
-        capture_output=True,
-        timeout=10,
-    )
-
-
-def _redis_up(stack) -> bool:
-    try:
-        return bool(stack.redis.ping())
-    except redis.ConnectionError:
-        return False
-
-
-@pytest.mark.skipif(
-    os.environ.get("ITEST_REDIS_RESTART") != "1",
-    reason="shuts the test Redis down and starts it again: set ITEST_REDIS_RESTART=1 "
-    "only for a Redis of the tests' own (ITEST_REDIS_PORT), never a shared one",
-)
-def test_a_redis_restart_during_a_step_runs_no_finished_step_again(stack):
-    stack.start_worker("w1")
-    stack.start_scheduler()
-    instance, key = stack.create("itest-three-steps", b_seconds=5)
-    wait_for(lambda: ledger.entries(key, "B"), timeout=20)
-
-    _redis_cli("shutdown", "nosave")  # a blip: the broker goes away mid-step
-    time.sleep(3)
-    subprocess.run(
-        [
-            "redis-server",
-            "--daemonize",
-            "yes",
-            "--bind",
-            REDIS_HOST,
-            "--port",
-            str(REDIS_PORT),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        check=True,
-        timeout=10,
-    )
-    wait_for(lambda: _redis_up(stack), timeout=10)
-
-    stack.wait_status(instance, "complete", timeout=60)
-    assert [ledger.count(key, step) for step in ("A", "B", "C")] == [1, 1, 1]
-    assert _attempts(instance, "B") == [(1, True, "")]
-
-    # The worker rode out the blip: it is still there and takes new work.
-    after, _ = stack.create("itest-one-step")
-    stack.wait_status(after, "complete", timeout=30)
-    assert stack.processes["w1"].poll() is None
-    assert "Unrecoverable error" not in stack.log("w1")
